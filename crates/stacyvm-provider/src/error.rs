@@ -1,0 +1,48 @@
+//! Provider errors. The server maps these (through the core) to HTTP codes in one place.
+
+/// What went wrong inside a provider.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// A path inside the sandbox does not exist.
+    #[error("file not found: {0}")]
+    FileNotFound(String),
+    /// A path tries to leave the sandbox (`..` past the root, or a symlink pointing out).
+    #[error("path {0:?} escapes sandbox")]
+    PathEscape(String),
+    /// Input the provider cannot act on (reading a directory, deleting a non-empty one, ...).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The runtime is gone.
+    #[error("runtime not found: {0}")]
+    RuntimeMissing(String),
+    /// The backend cannot be used (binary missing, daemon down).
+    #[error("provider unavailable: {0}")]
+    Unavailable(String),
+    /// The provider does not support this operation (see its capabilities).
+    #[error("not supported by this provider: {0}")]
+    Unsupported(&'static str),
+    /// Any other failure.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Result alias.
+pub type ProviderResult<T> = Result<T, ProviderError>;
+
+impl ProviderError {
+    /// Wraps an I/O error for the given sandbox path, mapping `ENOENT` to [`FileNotFound`].
+    ///
+    /// [`FileNotFound`]: ProviderError::FileNotFound
+    pub fn from_io(path: &str, err: std::io::Error) -> Self {
+        match err.raw_os_error() {
+            Some(libc::ENOENT) => ProviderError::FileNotFound(path.to_string()),
+            Some(libc::EXDEV) => ProviderError::PathEscape(path.to_string()),
+            Some(libc::ELOOP) => ProviderError::InvalidInput(format!("{path}: too many levels of symbolic links")),
+            Some(libc::EISDIR) => ProviderError::InvalidInput(format!("{path} is a directory")),
+            Some(libc::ENOTDIR) => ProviderError::InvalidInput(format!("{path}: a parent is not a directory")),
+            Some(libc::ENOTEMPTY) => ProviderError::InvalidInput(format!("directory {path} is not empty")),
+            Some(libc::EEXIST) => ProviderError::InvalidInput(format!("{path} already exists")),
+            _ => ProviderError::Failed(format!("{path}: {err}")),
+        }
+    }
+}

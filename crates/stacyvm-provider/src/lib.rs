@@ -1,0 +1,82 @@
+//! The provider contract: how StacyVM creates, drives and destroys sandboxes on a backend.
+//!
+//! A [`Provider`] owns runtime lifecycle (create, destroy, inspect, list) plus the operations
+//! that reach inside a sandbox (exec with streamed output, file operations, console logs).
+//! What a provider can do is declared up front in [`Capabilities`]. Every provider runs the
+//! shared [`conformance`] suite in its own tests. The [`mock`] provider ("temp directories on
+//! the host", no isolation) lives here too.
+
+pub mod capabilities;
+pub mod conformance;
+pub mod error;
+pub mod hostfs;
+pub mod host_exec;
+pub mod mock;
+pub mod path;
+pub mod registry;
+mod types;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+pub use capabilities::Capabilities;
+pub use error::{ProviderError, ProviderResult};
+pub use path::SandboxPath;
+pub use registry::ProviderRegistry;
+pub use types::{
+    ExecOutcome, ExecSpec, ExitReason, FileEntry, FileReader, OutputChunk, RuntimeHandle, RuntimeState, SandboxSpec,
+};
+
+/// A sandbox backend. Implementations must be cheap to share (`Arc<dyn Provider>`).
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// Registry name, e.g. `mock`, `oci`.
+    fn name(&self) -> &str;
+    /// What this provider supports.
+    fn capabilities(&self) -> Capabilities;
+    /// Non-secret settings for `GET /providers/{name}`; always includes `type`.
+    fn describe(&self) -> BTreeMap<String, String>;
+    /// Checks the backend is usable.
+    async fn health(&self) -> ProviderResult<()>;
+
+    /// Creates and starts a runtime; returns once commands can run in it.
+    async fn create(&self, spec: &SandboxSpec) -> ProviderResult<RuntimeHandle>;
+    /// Removes every trace of the runtime. Idempotent: destroying a missing runtime is `Ok`.
+    async fn destroy(&self, handle: &RuntimeHandle) -> ProviderResult<()>;
+    /// Observed state of a runtime.
+    async fn inspect(&self, handle: &RuntimeHandle) -> ProviderResult<RuntimeState>;
+    /// Sandbox IDs of every runtime this provider instance owns (for orphan reconciliation).
+    async fn list_owned(&self) -> ProviderResult<Vec<String>>;
+
+    /// Runs a process; output chunks go to `output` in arrival order, the outcome is returned
+    /// last. Dropping the future, or closing `output`, kills the process.
+    async fn exec(
+        &self,
+        handle: &RuntimeHandle,
+        spec: ExecSpec,
+        output: mpsc::Sender<OutputChunk>,
+    ) -> ProviderResult<ExecOutcome>;
+    /// Last `lines` console lines.
+    async fn logs(&self, handle: &RuntimeHandle, lines: usize) -> ProviderResult<Vec<String>>;
+
+    /// Writes a file (parents created, overwritten, `mode` applied).
+    async fn write_file(&self, h: &RuntimeHandle, path: &SandboxPath, content: Bytes, mode: u32)
+        -> ProviderResult<()>;
+    /// Opens a regular file for streaming.
+    async fn read_file(&self, h: &RuntimeHandle, path: &SandboxPath) -> ProviderResult<FileReader>;
+    /// Direct children of a directory, sorted by name.
+    async fn list_dir(&self, h: &RuntimeHandle, path: &SandboxPath) -> ProviderResult<Vec<FileEntry>>;
+    /// Metadata of one path.
+    async fn stat(&self, h: &RuntimeHandle, path: &SandboxPath) -> ProviderResult<FileEntry>;
+    /// Absolute paths matching a shell glob, sorted.
+    async fn glob(&self, h: &RuntimeHandle, pattern: &str) -> ProviderResult<Vec<String>>;
+    /// Renames, creating the destination's parent.
+    async fn rename(&self, h: &RuntimeHandle, from: &SandboxPath, to: &SandboxPath) -> ProviderResult<()>;
+    /// Changes permission bits.
+    async fn chmod(&self, h: &RuntimeHandle, path: &SandboxPath, mode: u32) -> ProviderResult<()>;
+    /// Deletes a file, or a directory (non-empty only with `recursive`).
+    async fn remove(&self, h: &RuntimeHandle, path: &SandboxPath, recursive: bool) -> ProviderResult<()>;
+}
