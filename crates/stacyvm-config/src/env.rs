@@ -20,8 +20,8 @@ pub(crate) fn overlay(tree: &mut Value, env: &[(String, String)]) -> Result<(), 
         let Some(text) = vars.get(name.as_str()).filter(|v| !v.is_empty()) else {
             continue;
         };
-        let value = parse_text(leaf.kind, text)
-            .map_err(|m| ConfigError::invalid(&leaf.path, format!("{name}: {m}")))?;
+        let value =
+            parse_text(leaf.kind, text).map_err(|m| ConfigError::invalid(&leaf.path, format!("{m} (from {name})")))?;
         *slot(tree, &leaf.path) = value;
     }
     Ok(())
@@ -30,7 +30,6 @@ pub(crate) fn overlay(tree: &mut Value, env: &[(String, String)]) -> Result<(), 
 /// The value at a dotted path of the tree, which must exist.
 fn slot<'a>(tree: &'a mut Value, path: &str) -> &'a mut Value {
     path.split('.').fold(tree, |node, key| {
-        node.get_mut(key)
-            .unwrap_or_else(|| panic!("key path {path} exists in the default tree"))
+        node.get_mut(key).unwrap_or_else(|| panic!("key path {path} exists in the default tree"))
     })
 }

@@ -45,10 +45,7 @@ pub enum ConfigError {
 impl ConfigError {
     /// Shorthand for [`ConfigError::Invalid`].
     pub fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError::Invalid {
-            key: key.into(),
-            message: message.into(),
-        }
+        ConfigError::Invalid { key: key.into(), message: message.into() }
     }
 
     /// The key this error is about, for [`ConfigError::Invalid`].
@@ -74,18 +71,10 @@ struct YamlDisplay<'a>(&'a ConfigError);
 
 impl fmt::Display for YamlDisplay<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ConfigError::Yaml {
-            file,
-            line,
-            column,
-            message,
-        } = self.0
-        else {
+        let ConfigError::Yaml { file, line, column, message } = self.0 else {
             return Ok(());
         };
-        let name = file
-            .as_ref()
-            .map_or_else(|| "<config>".to_string(), |p| p.display().to_string());
+        let name = file.as_ref().map_or_else(|| "<config>".to_string(), |p| p.display().to_string());
         write!(f, "config file {name}")?;
         if let Some(line) = line {
             write!(f, ":{line}")?;

@@ -12,20 +12,13 @@ use crate::error::ConfigError;
 use crate::schema::{kind_of, parse_text, Kind};
 
 /// Parses `text` and writes its values into `tree` (the default tree). Returns unknown key paths.
-pub(crate) fn overlay(
-    tree: &mut Value,
-    text: &str,
-    file: Option<&Path>,
-) -> Result<Vec<String>, ConfigError> {
-    let doc: Value = serde_yaml::from_str(text)
-        .map_err(|e| ConfigError::yaml(file.map(Path::to_path_buf), &e))?;
+pub(crate) fn overlay(tree: &mut Value, text: &str, file: Option<&Path>) -> Result<Vec<String>, ConfigError> {
+    let doc: Value = serde_yaml::from_str(text).map_err(|e| ConfigError::yaml(file.map(Path::to_path_buf), &e))?;
     let mut unknown = Vec::new();
     match untag(&doc) {
         Value::Null => {}
         Value::Mapping(map) => {
-            let Value::Mapping(root) = tree else {
-                unreachable!("the default tree is a mapping")
-            };
+            let Value::Mapping(root) = tree else { unreachable!("the default tree is a mapping") };
             merge_section(root, map, "", &mut unknown)?;
         }
         other => {
@@ -33,10 +26,7 @@ pub(crate) fn overlay(
                 file: file.map(Path::to_path_buf),
                 line: Some(1),
                 column: Some(1),
-                message: format!(
-                    "the top level must be a mapping of keys, found {}",
-                    describe(other)
-                ),
+                message: format!("the top level must be a mapping of keys, found {}", describe(other)),
             })
         }
     }
@@ -78,9 +68,7 @@ fn merge_section(
             unknown.push(join(prefix, "<non-scalar key>"));
             continue;
         };
-        let found = section
-            .iter_mut()
-            .find(|(k, _)| k.as_str().is_some_and(|k| k.eq_ignore_ascii_case(&key)));
+        let found = section.iter_mut().find(|(k, _)| k.as_str().is_some_and(|k| k.eq_ignore_ascii_case(&key)));
         let Some((canonical, slot)) = found else {
             unknown.push(join(prefix, &key));
             continue;
@@ -93,9 +81,7 @@ fn merge_section(
         match kind_of(slot) {
             None => match value {
                 Value::Mapping(inner) => {
-                    let Value::Mapping(slot) = slot else {
-                        unreachable!("sections are mappings")
-                    };
+                    let Value::Mapping(slot) = slot else { unreachable!("sections are mappings") };
                     merge_section(slot, inner, &path, unknown)?;
                 }
                 other => {
@@ -146,23 +132,17 @@ fn coerce(kind: Kind, value: &Value) -> Result<Value, String> {
             _ => Err(format!("expected a boolean, found number {n}")),
         },
         (Kind::Int, Value::Number(n)) => {
-            let int = n.as_i64().or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-                    .map(|f| f as i64)
-            });
-            int.map(Value::from)
-                .ok_or_else(|| format!("expected an integer, found number {n}"))
+            let int =
+                n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64));
+            int.map(Value::from).ok_or_else(|| format!("expected an integer, found number {n}"))
         }
-        (Kind::Str, Value::Number(_) | Value::Bool(_)) => {
-            Ok(Value::String(scalar_text(value).unwrap_or_default()))
-        }
+        (Kind::Str, Value::Number(_) | Value::Bool(_)) => Ok(Value::String(scalar_text(value).unwrap_or_default())),
         (Kind::List, Value::Sequence(items)) => items
             .iter()
             .map(|item| {
-                scalar_text(item).map(Value::String).ok_or_else(|| {
-                    format!("list entries must be strings, found {}", describe(item))
-                })
+                scalar_text(item)
+                    .map(Value::String)
+                    .ok_or_else(|| format!("list entries must be strings, found {}", describe(item)))
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Sequence),
@@ -170,21 +150,13 @@ fn coerce(kind: Kind, value: &Value) -> Result<Value, String> {
             .iter()
             .map(|(k, v)| {
                 let k = key_text(k).ok_or_else(|| "map keys must be strings".to_string())?;
-                let v = scalar_text(v).ok_or_else(|| {
-                    format!(
-                        "map value for {k:?} must be a string, found {}",
-                        describe(v)
-                    )
-                })?;
+                let v = scalar_text(v)
+                    .ok_or_else(|| format!("map value for {k:?} must be a string, found {}", describe(v)))?;
                 Ok((Value::String(k), Value::String(v)))
             })
             .collect::<Result<Mapping, String>>()
             .map(Value::Mapping),
-        (kind, other) => Err(format!(
-            "expected {}, found {}",
-            kind_name(kind),
-            describe(other)
-        )),
+        (kind, other) => Err(format!("expected {}, found {}", kind_name(kind), describe(other))),
     }
 }
 

@@ -81,35 +81,21 @@ pub fn search_paths() -> Vec<PathBuf> {
 }
 
 /// [`load`] with the search list and the environment given explicitly.
-pub fn load_from(
-    explicit: Option<&Path>,
-    search: &[PathBuf],
-    env: &[(String, String)],
-) -> Result<Loaded, ConfigError> {
+pub fn load_from(explicit: Option<&Path>, search: &[PathBuf], env: &[(String, String)]) -> Result<Loaded, ConfigError> {
     let (text, source) = read_file(explicit, search)?;
     let (raw, unknown_keys) = build_raw(text.as_deref(), source.as_deref(), env)?;
-    Ok(Loaded {
-        config: Config::from_raw(raw)?,
-        source,
-        unknown_keys,
-    })
+    Ok(Loaded { config: Config::from_raw(raw)?, source, unknown_keys })
 }
 
 /// Builds the configuration from YAML text (if any) and environment pairs. No file lookup and
 /// no process environment; reads only the `auth.*_file` secrets named by the values.
-pub fn from_sources(
-    file_text: Option<&str>,
-    env: &[(String, String)],
-) -> Result<Config, ConfigError> {
+pub fn from_sources(file_text: Option<&str>, env: &[(String, String)]) -> Result<Config, ConfigError> {
     let (raw, _) = build_raw(file_text, None, env)?;
     Config::from_raw(raw)
 }
 
 /// Stage 1 only: defaults, overlaid with `file_text`, overlaid with `env`.
-pub fn raw_from_sources(
-    file_text: Option<&str>,
-    env: &[(String, String)],
-) -> Result<RawConfig, ConfigError> {
+pub fn raw_from_sources(file_text: Option<&str>, env: &[(String, String)]) -> Result<RawConfig, ConfigError> {
     build_raw(file_text, None, env).map(|(raw, _)| raw)
 }
 
@@ -129,11 +115,7 @@ pub fn env_var_names() -> Vec<(String, String)> {
 pub fn key_reference() -> Vec<KeyInfo> {
     schema::leaves()
         .into_iter()
-        .map(|leaf| KeyInfo {
-            env: leaf.env_name(),
-            default: leaf.default_json(),
-            path: leaf.path,
-        })
+        .map(|leaf| KeyInfo { env: leaf.env_name(), default: leaf.default_json(), path: leaf.path })
         .collect()
 }
 
@@ -162,26 +144,16 @@ impl Default for Config {
     }
 }
 
-fn read_file(
-    explicit: Option<&Path>,
-    search: &[PathBuf],
-) -> Result<(Option<String>, Option<PathBuf>), ConfigError> {
+fn read_file(explicit: Option<&Path>, search: &[PathBuf]) -> Result<(Option<String>, Option<PathBuf>), ConfigError> {
     let path = match explicit {
-        Some(p) if !p.exists() => {
-            return Err(ConfigError::NotFound {
-                path: p.to_path_buf(),
-            })
-        }
+        Some(p) if !p.exists() => return Err(ConfigError::NotFound { path: p.to_path_buf() }),
         Some(p) => p.to_path_buf(),
         None => match search.iter().find(|p| p.exists()) {
             Some(p) => p.clone(),
             None => return Ok((None, None)),
         },
     };
-    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-        path: path.clone(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
     Ok((Some(text), Some(path)))
 }
 
@@ -196,8 +168,7 @@ fn build_raw(
         None => Vec::new(),
     };
     env::overlay(&mut tree, env)?;
-    let raw = serde_yaml::from_value(tree).map_err(|e| {
-        ConfigError::invalid("", format!("internal: merged tree does not fit: {e}"))
-    })?;
+    let raw = serde_yaml::from_value(tree)
+        .map_err(|e| ConfigError::invalid("", format!("internal: merged tree does not fit: {e}")))?;
     Ok((raw, unknown))
 }

@@ -231,12 +231,7 @@ pub struct RawPoolSecurity {
 
 impl Default for RawPoolSecurity {
     fn default() -> Self {
-        Self {
-            per_user_uid: false,
-            pid_namespace: false,
-            workspace_permissions: true,
-            hidepid: false,
-        }
+        Self { per_user_uid: false, pid_namespace: false, workspace_permissions: true, hidepid: false }
     }
 }
 
@@ -251,11 +246,7 @@ pub struct RawE2b {
 
 impl Default for RawE2b {
     fn default() -> Self {
-        Self {
-            enabled: false,
-            api_key: String::new(),
-            base_url: s("https://api.e2b.dev"),
-        }
+        Self { enabled: false, api_key: String::new(), base_url: s("https://api.e2b.dev") }
     }
 }
 
@@ -272,13 +263,7 @@ pub struct RawCustom {
 
 impl Default for RawCustom {
     fn default() -> Self {
-        Self {
-            enabled: false,
-            name: s("custom"),
-            base_url: String::new(),
-            api_key: String::new(),
-            timeout: s("60s"),
-        }
+        Self { enabled: false, name: s("custom"), base_url: String::new(), api_key: String::new(), timeout: s("60s") }
     }
 }
 
@@ -326,11 +311,7 @@ pub struct RawOci {
 
 impl Default for RawOci {
     fn default() -> Self {
-        Self {
-            enabled: true,
-            runtime: s("crun"),
-            runtime_path: String::new(),
-        }
+        Self { enabled: true, runtime: s("crun"), runtime_path: String::new() }
     }
 }
 
@@ -484,11 +465,7 @@ pub struct RawDatabase {
 
 impl Default for RawDatabase {
     fn default() -> Self {
-        Self {
-            driver: s("sqlite"),
-            path: s("stacyvm.db"),
-            dsn: String::new(),
-        }
+        Self { driver: s("sqlite"), path: s("stacyvm.db"), dsn: String::new() }
     }
 }
 
@@ -502,10 +479,7 @@ pub struct RawLogging {
 
 impl Default for RawLogging {
     fn default() -> Self {
-        Self {
-            level: s("info"),
-            format: s("json"),
-        }
+        Self { level: s("info"), format: s("json") }
     }
 }
 
@@ -546,9 +520,6 @@ pub struct RawRetention {
 
 impl Default for RawRetention {
     fn default() -> Self {
-        Self {
-            destroyed_sandboxes: s("168h"),
-            exec_logs: s("168h"),
-        }
+        Self { destroyed_sandboxes: s("168h"), exec_logs: s("168h") }
     }
 }

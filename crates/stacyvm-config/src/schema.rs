@@ -45,10 +45,7 @@ impl Leaf {
 
 /// `STACYVM_` + the key path upper-cased with `.` replaced by `_`.
 pub(crate) fn env_name(path: &str) -> String {
-    format!(
-        "{ENV_PREFIX}{}",
-        path.to_ascii_uppercase().replace('.', "_")
-    )
+    format!("{ENV_PREFIX}{}", path.to_ascii_uppercase().replace('.', "_"))
 }
 
 /// The default tree.
@@ -81,17 +78,9 @@ pub(crate) fn leaves() -> Vec<Leaf> {
 fn walk(section: &Mapping, prefix: &str, out: &mut Vec<Leaf>) {
     for (key, value) in section {
         let key = key.as_str().expect("config keys are strings");
-        let path = if prefix.is_empty() {
-            key.to_string()
-        } else {
-            format!("{prefix}.{key}")
-        };
+        let path = if prefix.is_empty() { key.to_string() } else { format!("{prefix}.{key}") };
         match (kind_of(value), value) {
-            (Some(kind), _) => out.push(Leaf {
-                path,
-                kind,
-                default: value.clone(),
-            }),
+            (Some(kind), _) => out.push(Leaf { path, kind, default: value.clone() }),
             (None, Value::Mapping(inner)) => walk(inner, &path, out),
             (None, _) => unreachable!("kind_of returns None only for objects"),
         }
@@ -103,17 +92,13 @@ pub(crate) fn parse_bool(text: &str) -> Result<bool, String> {
     match text.trim().to_ascii_lowercase().as_str() {
         "true" | "t" | "1" => Ok(true),
         "false" | "f" | "0" => Ok(false),
-        _ => Err(format!(
-            "expected a boolean (true/false/1/0/t/f), got {text:?}"
-        )),
+        _ => Err(format!("expected a boolean (true/false/1/0/t/f), got {text:?}")),
     }
 }
 
 /// Integers: decimal, optionally signed.
 pub(crate) fn parse_int(text: &str) -> Result<i64, String> {
-    text.trim()
-        .parse::<i64>()
-        .map_err(|_| format!("expected a decimal integer, got {text:?}"))
+    text.trim().parse::<i64>().map_err(|_| format!("expected a decimal integer, got {text:?}"))
 }
 
 /// Lists: comma-separated, entries trimmed, empty entries dropped. (Addition: a JSON array of
@@ -128,17 +113,10 @@ pub(crate) fn parse_list(text: &str) -> Result<Vec<String>, String> {
         };
         return items
             .into_iter()
-            .map(|item| {
-                json_scalar_string(&item).ok_or_else(|| "list entries must be strings".to_string())
-            })
+            .map(|item| json_scalar_string(&item).ok_or_else(|| "list entries must be strings".to_string()))
             .collect();
     }
-    Ok(trimmed
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect())
+    Ok(trimmed.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
 }
 
 /// Maps: a JSON object whose values are strings (numbers and booleans are turned into strings).
@@ -192,19 +170,8 @@ mod tests {
 
     #[test]
     fn map_leaves_are_the_map_keys() {
-        let maps: Vec<String> = leaves()
-            .into_iter()
-            .filter(|l| l.kind == Kind::Map)
-            .map(|l| l.path)
-            .collect();
-        assert_eq!(
-            maps,
-            [
-                "providers.docker.tmpfs",
-                "auth.worker_tokens",
-                "auth.tenant_api_keys"
-            ]
-        );
+        let maps: Vec<String> = leaves().into_iter().filter(|l| l.kind == Kind::Map).map(|l| l.path).collect();
+        assert_eq!(maps, ["providers.docker.tmpfs", "auth.worker_tokens", "auth.tenant_api_keys"]);
     }
 
     #[test]

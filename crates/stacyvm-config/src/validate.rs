@@ -24,10 +24,7 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config> {
         logging: logging(&raw.logging)?,
         pool: pool(&raw.pool)?,
         retention: RetentionConfig {
-            destroyed_sandboxes: duration(
-                "retention.destroyed_sandboxes",
-                &raw.retention.destroyed_sandboxes,
-            )?,
+            destroyed_sandboxes: duration("retention.destroyed_sandboxes", &raw.retention.destroyed_sandboxes)?,
             exec_logs: duration("retention.exec_logs", &raw.retention.exec_logs)?,
         },
         raw,
@@ -40,39 +37,28 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config> {
 /// A Go duration that must parse and be ≥ 0.
 fn duration(key: &str, text: &str) -> Result<Duration> {
     let parsed = GoDuration::parse(text).map_err(|e| ConfigError::invalid(key, e.to_string()))?;
-    parsed
-        .to_std()
-        .ok_or_else(|| ConfigError::invalid(key, format!("duration {text:?} must not be negative")))
+    parsed.to_std().ok_or_else(|| ConfigError::invalid(key, format!("duration {text:?} must not be negative")))
 }
 
 /// A Go duration that must be > 0 (intervals of background loops).
 fn interval(key: &str, text: &str) -> Result<Duration> {
     let d = duration(key, text)?;
     if d.is_zero() {
-        return Err(ConfigError::invalid(
-            key,
-            format!("interval {text:?} must be greater than 0"),
-        ));
+        return Err(ConfigError::invalid(key, format!("interval {text:?} must be greater than 0")));
     }
     Ok(d)
 }
 
 fn non_negative<T: TryFrom<i64>>(key: &str, value: i64) -> Result<T> {
     if value < 0 {
-        return Err(ConfigError::invalid(
-            key,
-            format!("must be ≥ 0, got {value}"),
-        ));
+        return Err(ConfigError::invalid(key, format!("must be ≥ 0, got {value}")));
     }
     T::try_from(value).map_err(|_| ConfigError::invalid(key, format!("{value} is too large")))
 }
 
 fn positive<T: TryFrom<i64>>(key: &str, value: i64) -> Result<T> {
     if value <= 0 {
-        return Err(ConfigError::invalid(
-            key,
-            format!("must be greater than 0, got {value}"),
-        ));
+        return Err(ConfigError::invalid(key, format!("must be greater than 0, got {value}")));
     }
     non_negative(key, value)
 }
@@ -81,12 +67,7 @@ fn port(key: &str, value: i64) -> Result<u16> {
     u16::try_from(value)
         .ok()
         .filter(|p| *p != 0)
-        .ok_or_else(|| {
-            ConfigError::invalid(
-                key,
-                format!("port must be between 1 and 65535, got {value}"),
-            )
-        })
+        .ok_or_else(|| ConfigError::invalid(key, format!("port must be between 1 and 65535, got {value}")))
 }
 
 fn opt_path(text: &str) -> Option<PathBuf> {
@@ -95,8 +76,8 @@ fn opt_path(text: &str) -> Option<PathBuf> {
 
 fn one_of<T>(key: &str, text: &str, parse: fn(&str) -> Option<T>, accepted: &[&str]) -> Result<T> {
     parse(text).ok_or_else(|| {
-        let names: Vec<String> = accepted.iter().map(|a| format!("{a:?}")).collect();
-        ConfigError::invalid(key, format!("{text:?} is not one of {}", names.join(", ")))
+        let names: Vec<&str> = accepted.iter().copied().filter(|a| !a.is_empty()).collect();
+        ConfigError::invalid(key, format!("{text:?} is not one of: {}", names.join(", ")))
     })
 }
 
@@ -108,19 +89,13 @@ fn secret(key: &str, value: &str, file: &str) -> Result<(String, Option<PathBuf>
         return Ok((value.to_string(), None));
     }
     if !value.is_empty() {
-        return Err(ConfigError::invalid(
-            &file_key,
-            format!("{key} and {file_key} cannot both be set"),
-        ));
+        return Err(ConfigError::invalid(&file_key, format!("{key} and {file_key} cannot both be set")));
     }
     let content = std::fs::read_to_string(file)
         .map_err(|e| ConfigError::invalid(&file_key, format!("cannot read {file:?}: {e}")))?;
     let trimmed = content.trim();
     if trimmed.is_empty() {
-        return Err(ConfigError::invalid(
-            &file_key,
-            format!("file {file:?} is empty"),
-        ));
+        return Err(ConfigError::invalid(&file_key, format!("file {file:?} is empty")));
     }
     Ok((trimmed.to_string(), Some(PathBuf::from(file))))
 }
@@ -132,11 +107,7 @@ fn check_origin(origin: &str) -> std::result::Result<(), &'static str> {
         return Ok(());
     }
     let lower = origin.to_ascii_lowercase();
-    let Some(scheme_len) = ["http://", "https://"]
-        .iter()
-        .find(|s| lower.starts_with(*s))
-        .map(|s| s.len())
-    else {
+    let Some(scheme_len) = ["http://", "https://"].iter().find(|s| lower.starts_with(*s)).map(|s| s.len()) else {
         return Err("must start with http:// or https://");
     };
     let authority = &origin[scheme_len..];
@@ -167,10 +138,7 @@ fn check_origin(origin: &str) -> std::result::Result<(), &'static str> {
         return Err("has no host");
     }
     if let Some(p) = port {
-        if p.is_empty()
-            || !p.bytes().all(|b| b.is_ascii_digit())
-            || p.parse::<u32>().map_or(true, |n| n > 65535)
-        {
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.parse::<u32>().map_or(true, |n| n > 65535) {
             return Err("has an invalid port");
         }
     }
@@ -185,9 +153,7 @@ fn server(r: &RawServer) -> Result<ServerConfig> {
         check_origin(origin).map_err(|why| {
             ConfigError::invalid(
                 "server.cors_allowed_origins",
-                format!(
-                    "entry {i} ({origin:?}) {why}; use \"*\" or an origin like https://host[:port]"
-                ),
+                format!("entry {i} ({origin:?}) {why}; use \"*\" or an origin like https://host[:port]"),
             )
         })?;
     }
@@ -196,10 +162,7 @@ fn server(r: &RawServer) -> Result<ServerConfig> {
         port: port("server.port", r.port)?,
         preview_domain: r.preview_domain.clone(),
         cors_allowed_origins: r.cors_allowed_origins.clone(),
-        max_request_body_bytes: positive(
-            "server.max_request_body_bytes",
-            r.max_request_body_bytes,
-        )?,
+        max_request_body_bytes: positive("server.max_request_body_bytes", r.max_request_body_bytes)?,
     })
 }
 
@@ -239,8 +202,7 @@ fn providers(r: &RawProviders) -> Result<ProvidersConfig> {
         default: r.default.trim().to_string(),
         mock: MockConfig {
             enabled: r.mock.enabled,
-            root_dir: opt_path(&r.mock.root_dir)
-                .unwrap_or_else(|| std::env::temp_dir().join("stacyvm-mock")),
+            root_dir: opt_path(&r.mock.root_dir).unwrap_or_else(|| std::env::temp_dir().join("stacyvm-mock")),
         },
         firecracker: FirecrackerConfig {
             enabled: r.firecracker.enabled,
@@ -271,11 +233,7 @@ fn providers(r: &RawProviders) -> Result<ProvidersConfig> {
             tmpfs: d.tmpfs.clone(),
             pool_security,
         },
-        e2b: E2bConfig {
-            enabled: r.e2b.enabled,
-            api_key: r.e2b.api_key.clone(),
-            base_url: r.e2b.base_url.clone(),
-        },
+        e2b: E2bConfig { enabled: r.e2b.enabled, api_key: r.e2b.api_key.clone(), base_url: r.e2b.base_url.clone() },
         custom: CustomConfig {
             enabled: r.custom.enabled,
             name: r.custom.name.clone(),
@@ -315,16 +273,8 @@ fn defaults(r: &RawDefaults) -> Result<DefaultsConfig> {
         default_exec_timeout: duration("defaults.default_exec_timeout", &r.default_exec_timeout)?,
         max_exec_timeout: duration("defaults.max_exec_timeout", &r.max_exec_timeout)?,
         max_sandboxes: non_negative("defaults.max_sandboxes", r.max_sandboxes)?,
-        max_sandboxes_per_owner: non_negative(
-            "defaults.max_sandboxes_per_owner",
-            r.max_sandboxes_per_owner,
-        )?,
-        spawn_overflow: one_of(
-            "defaults.spawn_overflow",
-            &r.spawn_overflow,
-            Overflow::parse,
-            Overflow::ACCEPTED,
-        )?,
+        max_sandboxes_per_owner: non_negative("defaults.max_sandboxes_per_owner", r.max_sandboxes_per_owner)?,
+        spawn_overflow: one_of("defaults.spawn_overflow", &r.spawn_overflow, Overflow::parse, Overflow::ACCEPTED)?,
         spawn_queue_timeout: duration("defaults.spawn_queue_timeout", &r.spawn_queue_timeout)?,
         max_spawn_queue: non_negative("defaults.max_spawn_queue", r.max_spawn_queue)?,
         max_exec_output_bytes: positive("defaults.max_exec_output_bytes", r.max_exec_output_bytes)?,
@@ -333,18 +283,11 @@ fn defaults(r: &RawDefaults) -> Result<DefaultsConfig> {
 }
 
 fn auth(r: &RawAuth) -> Result<AuthConfig> {
-    let (worker_token, worker_token_file) =
-        secret("auth.worker_token", &r.worker_token, &r.worker_token_file)?;
-    let (worker_signing_key, worker_signing_key_file) = secret(
-        "auth.worker_signing_key",
-        &r.worker_signing_key,
-        &r.worker_signing_key_file,
-    )?;
-    let (oidc_public_key, oidc_public_key_file) = secret(
-        "auth.oidc_public_key",
-        &r.oidc_public_key,
-        &r.oidc_public_key_file,
-    )?;
+    let (worker_token, worker_token_file) = secret("auth.worker_token", &r.worker_token, &r.worker_token_file)?;
+    let (worker_signing_key, worker_signing_key_file) =
+        secret("auth.worker_signing_key", &r.worker_signing_key, &r.worker_signing_key_file)?;
+    let (oidc_public_key, oidc_public_key_file) =
+        secret("auth.oidc_public_key", &r.oidc_public_key, &r.oidc_public_key_file)?;
     Ok(AuthConfig {
         enabled: r.enabled,
         api_key: r.api_key.clone(),
@@ -379,60 +322,30 @@ fn rate_limit(r: &RawRateLimit) -> Result<RateLimitConfig> {
         enabled: r.enabled,
         requests_per_minute: non_negative("rate_limit.requests_per_minute", r.requests_per_minute)?,
         burst: non_negative("rate_limit.burst", r.burst)?,
-        key_by: one_of(
-            "rate_limit.key_by",
-            &r.key_by,
-            KeyBy::parse,
-            KeyBy::ACCEPTED,
-        )?,
+        key_by: one_of("rate_limit.key_by", &r.key_by, KeyBy::parse, KeyBy::ACCEPTED)?,
         bucket_ttl: duration("rate_limit.bucket_ttl", &r.bucket_ttl)?,
         cleanup_interval: interval("rate_limit.cleanup_interval", &r.cleanup_interval)?,
     })
 }
 
 fn database(r: &RawDatabase) -> Result<DatabaseConfig> {
-    let driver = one_of(
-        "database.driver",
-        &r.driver,
-        DbDriver::parse,
-        DbDriver::ACCEPTED,
-    )?;
+    let driver = one_of("database.driver", &r.driver, DbDriver::parse, DbDriver::ACCEPTED)?;
     match driver {
         DbDriver::Sqlite if r.path.trim().is_empty() => {
-            return Err(ConfigError::invalid(
-                "database.path",
-                "is required for the sqlite driver",
-            ))
+            return Err(ConfigError::invalid("database.path", "is required for the sqlite driver"))
         }
         DbDriver::Postgres if r.dsn.trim().is_empty() => {
-            return Err(ConfigError::invalid(
-                "database.dsn",
-                "is required for the postgres driver",
-            ))
+            return Err(ConfigError::invalid("database.dsn", "is required for the postgres driver"))
         }
         _ => {}
     }
-    Ok(DatabaseConfig {
-        driver,
-        path: PathBuf::from(&r.path),
-        dsn: r.dsn.clone(),
-    })
+    Ok(DatabaseConfig { driver, path: PathBuf::from(&r.path), dsn: r.dsn.clone() })
 }
 
 fn logging(r: &RawLogging) -> Result<LoggingConfig> {
     Ok(LoggingConfig {
-        level: one_of(
-            "logging.level",
-            &r.level,
-            LogLevel::parse,
-            LogLevel::ACCEPTED,
-        )?,
-        format: one_of(
-            "logging.format",
-            &r.format,
-            LogFormat::parse,
-            LogFormat::ACCEPTED,
-        )?,
+        level: one_of("logging.level", &r.level, LogLevel::parse, LogLevel::ACCEPTED)?,
+        format: one_of("logging.format", &r.format, LogFormat::parse, LogFormat::ACCEPTED)?,
     })
 }
 
@@ -444,12 +357,7 @@ fn pool(r: &RawPool) -> Result<PoolConfig> {
         image: r.image.clone(),
         memory_mb: positive("pool.memory_mb", r.memory_mb)?,
         vcpus: positive("pool.vcpus", r.vcpus)?,
-        overflow: one_of(
-            "pool.overflow",
-            &r.overflow,
-            Overflow::parse,
-            Overflow::ACCEPTED,
-        )?,
+        overflow: one_of("pool.overflow", &r.overflow, Overflow::parse, Overflow::ACCEPTED)?,
     })
 }
 
@@ -459,15 +367,8 @@ mod tests {
 
     #[test]
     fn origins() {
-        for ok in [
-            "*",
-            "",
-            " ",
-            "http://localhost",
-            "https://a.example:8443",
-            "http://[::1]:3000",
-            "HTTPS://A.EXAMPLE",
-        ] {
+        for ok in ["*", "", " ", "http://localhost", "https://a.example:8443", "http://[::1]:3000", "HTTPS://A.EXAMPLE"]
+        {
             assert_eq!(check_origin(ok), Ok(()), "{ok}");
         }
         for bad in [

@@ -12,10 +12,7 @@ use stacyvm_config::*;
 use stacyvm_types::duration::GoDuration;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn from_env(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -33,10 +30,7 @@ fn expect_invalid(result: Result<Config, ConfigError>, key: &str) -> String {
         Err(err @ ConfigError::Invalid { .. }) => {
             assert_eq!(err.key(), Some(key), "wrong key in: {err}");
             let shown = err.to_string();
-            assert!(
-                shown.starts_with(&format!("config key {key}: ")),
-                "display does not name the key: {shown}"
-            );
+            assert!(shown.starts_with(&format!("config key {key}: ")), "display does not name the key: {shown}");
             shown
         }
         Err(other) => panic!("expected an invalid-key error for {key}, got: {other}"),
@@ -51,31 +45,16 @@ const SECS: fn(u64) -> Duration = Duration::from_secs;
 
 #[test]
 fn every_key_default_matches_the_spec() {
-    let expected: BTreeMap<&str, &str> = spec_table::SPEC_DEFAULTS
-        .iter()
-        .chain(spec_table::ADDITION_DEFAULTS)
-        .copied()
-        .collect();
-    assert_eq!(
-        expected.len(),
-        spec_table::SPEC_DEFAULTS.len() + spec_table::ADDITION_DEFAULTS.len()
-    );
+    let expected: BTreeMap<&str, &str> =
+        spec_table::SPEC_DEFAULTS.iter().chain(spec_table::ADDITION_DEFAULTS).copied().collect();
+    assert_eq!(expected.len(), spec_table::SPEC_DEFAULTS.len() + spec_table::ADDITION_DEFAULTS.len());
     let reference = key_reference();
-    let actual: BTreeMap<&str, &str> = reference
-        .iter()
-        .map(|k| (k.path.as_str(), k.default.as_str()))
-        .collect();
+    let actual: BTreeMap<&str, &str> = reference.iter().map(|k| (k.path.as_str(), k.default.as_str())).collect();
     for (key, default) in &expected {
         assert_eq!(actual.get(key), Some(default), "default of {key}");
     }
-    let extra: Vec<&&str> = actual
-        .keys()
-        .filter(|k| !expected.contains_key(*k))
-        .collect();
-    assert!(
-        extra.is_empty(),
-        "keys not in the spec or the additions: {extra:?}"
-    );
+    let extra: Vec<&&str> = actual.keys().filter(|k| !expected.contains_key(*k)).collect();
+    assert!(extra.is_empty(), "keys not in the spec or the additions: {extra:?}");
     assert_eq!(reference.len(), 129);
 }
 
@@ -100,15 +79,9 @@ fn typed_defaults() {
 
     assert_eq!(c.providers.default, "auto");
     assert!(!c.providers.mock.enabled);
-    assert_eq!(
-        c.providers.mock.root_dir,
-        std::env::temp_dir().join("stacyvm-mock")
-    );
+    assert_eq!(c.providers.mock.root_dir, std::env::temp_dir().join("stacyvm-mock"));
     assert!(c.providers.firecracker.enabled);
-    assert_eq!(
-        c.providers.firecracker.agent_path,
-        PathBuf::from("./bin/stacyvm-agent")
-    );
+    assert_eq!(c.providers.firecracker.agent_path, PathBuf::from("./bin/stacyvm-agent"));
     assert_eq!(c.providers.firecracker.default_rootfs, None);
     let d = &c.providers.docker;
     assert!(d.enabled);
@@ -125,10 +98,7 @@ fn typed_defaults() {
     assert_eq!(c.providers.custom.timeout, SECS(60));
     let p = &c.providers.proot;
     assert_eq!(p.default_timeout, SECS(60));
-    assert_eq!(
-        (p.max_sandboxes, p.max_memory_mb, p.max_disk_mb),
-        (10, 512, 1024)
-    );
+    assert_eq!((p.max_sandboxes, p.max_memory_mb, p.max_disk_mb), (10, 512, 1024));
     assert_eq!(p.languages, ["python3", "node", "bash"]);
     assert!(c.providers.oci.enabled);
     assert_eq!(c.providers.oci.runtime, "crun");
@@ -204,15 +174,9 @@ fn env_names_follow_the_mapping_rule() {
     for (key, var) in [
         ("server.port", "STACYVM_SERVER_PORT"),
         ("providers.mock.enabled", "STACYVM_PROVIDERS_MOCK_ENABLED"),
-        (
-            "defaults.max_sandboxes_per_owner",
-            "STACYVM_DEFAULTS_MAX_SANDBOXES_PER_OWNER",
-        ),
+        ("defaults.max_sandboxes_per_owner", "STACYVM_DEFAULTS_MAX_SANDBOXES_PER_OWNER"),
         ("worker.rpc_tls.ca_file", "STACYVM_WORKER_RPC_TLS_CA_FILE"),
-        (
-            "server.cors_allowed_origins",
-            "STACYVM_SERVER_CORS_ALLOWED_ORIGINS",
-        ),
+        ("server.cors_allowed_origins", "STACYVM_SERVER_CORS_ALLOWED_ORIGINS"),
         ("auth.api_key", "STACYVM_AUTH_API_KEY"),
     ] {
         assert_eq!(names.get(key).map(String::as_str), Some(var), "{key}");
@@ -234,14 +198,8 @@ fn env_value_types() {
         ("STACYVM_PROVIDERS_DEFAULT", "mock"),
         ("STACYVM_DATABASE_PATH", "/tmp/x.db"),
         ("STACYVM_DEFAULTS_TTL", "1h30m"),
-        (
-            "STACYVM_SERVER_CORS_ALLOWED_ORIGINS",
-            "https://a.example, https://b.example",
-        ),
-        (
-            "STACYVM_PROVIDERS_DOCKER_TMPFS",
-            r#"{"/tmp":"rw,size=64m"}"#,
-        ),
+        ("STACYVM_SERVER_CORS_ALLOWED_ORIGINS", "https://a.example, https://b.example"),
+        ("STACYVM_PROVIDERS_DOCKER_TMPFS", r#"{"/tmp":"rw,size=64m"}"#),
         ("STACYVM_AUTH_WORKER_TOKENS", r#"{"w1":"t1","w2":"t2"}"#),
         ("STACYVM_AUTH_TENANT_API_KEYS", r#"{"acme":"k-acme"}"#),
         ("STACYVM_PROVIDERS_DOCKER_ADDED_CAPS", r#"["NET_ADMIN"]"#),
@@ -258,10 +216,7 @@ fn env_value_types() {
     assert_eq!(c.providers.default, "mock");
     assert_eq!(c.database.path, PathBuf::from("/tmp/x.db"));
     assert_eq!(c.defaults.ttl, SECS(5400));
-    assert_eq!(
-        c.server.cors_allowed_origins,
-        ["https://a.example", "https://b.example"]
-    );
+    assert_eq!(c.server.cors_allowed_origins, ["https://a.example", "https://b.example"]);
     assert_eq!(c.providers.docker.tmpfs["/tmp"], "rw,size=64m");
     assert_eq!(c.auth.worker_tokens.len(), 2);
     assert_eq!(c.auth.worker_tokens["w2"], "t2");
@@ -312,11 +267,7 @@ fn non_key_and_empty_variables_are_ignored() {
 
 #[test]
 fn last_env_occurrence_wins() {
-    let c = from_env(&[
-        ("STACYVM_SERVER_PORT", "1000"),
-        ("STACYVM_SERVER_PORT", "2000"),
-    ])
-    .unwrap();
+    let c = from_env(&[("STACYVM_SERVER_PORT", "1000"), ("STACYVM_SERVER_PORT", "2000")]).unwrap();
     assert_eq!(c.server.port, 2000);
 }
 
@@ -324,26 +275,10 @@ fn last_env_occurrence_wins() {
 fn bad_env_values_name_the_key_and_variable() {
     for (var, value, key) in [
         ("STACYVM_SERVER_PORT", "http", "server.port"),
-        (
-            "STACYVM_PROVIDERS_MOCK_ENABLED",
-            "yes",
-            "providers.mock.enabled",
-        ),
-        (
-            "STACYVM_PROVIDERS_DOCKER_TMPFS",
-            "/tmp=rw",
-            "providers.docker.tmpfs",
-        ),
-        (
-            "STACYVM_AUTH_WORKER_TOKENS",
-            r#"{"w":{"x":1}}"#,
-            "auth.worker_tokens",
-        ),
-        (
-            "STACYVM_SERVER_CORS_ALLOWED_ORIGINS",
-            "[broken",
-            "server.cors_allowed_origins",
-        ),
+        ("STACYVM_PROVIDERS_MOCK_ENABLED", "yes", "providers.mock.enabled"),
+        ("STACYVM_PROVIDERS_DOCKER_TMPFS", "/tmp=rw", "providers.docker.tmpfs"),
+        ("STACYVM_AUTH_WORKER_TOKENS", r#"{"w":{"x":1}}"#, "auth.worker_tokens"),
+        ("STACYVM_SERVER_CORS_ALLOWED_ORIGINS", "[broken", "server.cors_allowed_origins"),
     ] {
         let msg = expect_invalid(from_env(&[(var, value)]), key);
         assert!(msg.contains(var), "{msg}");
@@ -406,10 +341,7 @@ database:
     assert_eq!(c.defaults.memory_mb, 512);
     assert_eq!(c.defaults.image, "alpine:latest", "null keeps the default");
     assert_eq!(c.auth.worker_tokens["w1"], "12345");
-    assert_eq!(
-        c.database.path,
-        PathBuf::from("/var/lib/stacyvm/stacyvm.db")
-    );
+    assert_eq!(c.database.path, PathBuf::from("/var/lib/stacyvm/stacyvm.db"));
 }
 
 #[test]
@@ -432,10 +364,7 @@ fn unknown_file_keys_are_ignored_and_reported() {
     let loaded = load_from(Some(&path), &[], &[]).unwrap();
     assert_eq!(loaded.config.server.port, 8001);
     assert_eq!(loaded.source.as_deref(), Some(path.as_path()));
-    assert_eq!(
-        loaded.unknown_keys,
-        ["server.portt", "extra", "providers.podman"]
-    );
+    assert_eq!(loaded.unknown_keys, ["server.portt", "extra", "providers.podman"]);
 }
 
 #[test]
@@ -443,18 +372,9 @@ fn file_type_errors_name_the_key() {
     expect_invalid(from_yaml("server:\n  port: [1]\n"), "server.port");
     expect_invalid(from_yaml("server:\n  port: abc\n"), "server.port");
     expect_invalid(from_yaml("server: 5\n"), "server");
-    expect_invalid(
-        from_yaml("providers:\n  mock:\n    enabled: maybe\n"),
-        "providers.mock.enabled",
-    );
-    expect_invalid(
-        from_yaml("providers:\n  docker:\n    tmpfs: [a]\n"),
-        "providers.docker.tmpfs",
-    );
-    expect_invalid(
-        from_yaml("server:\n  cors_allowed_origins: [{a: 1}]\n"),
-        "server.cors_allowed_origins",
-    );
+    expect_invalid(from_yaml("providers:\n  mock:\n    enabled: maybe\n"), "providers.mock.enabled");
+    expect_invalid(from_yaml("providers:\n  docker:\n    tmpfs: [a]\n"), "providers.docker.tmpfs");
+    expect_invalid(from_yaml("server:\n  cors_allowed_origins: [{a: 1}]\n"), "server.cors_allowed_origins");
 }
 
 #[test]
@@ -512,8 +432,7 @@ fn duration_key_list_is_complete() {
         // `512m` is a Docker memory size that happens to parse as 512 minutes.
         .filter(|k| k.path != "providers.docker.memory")
         .filter(|k| {
-            serde_json::from_str::<String>(&k.default)
-                .is_ok_and(|s| !s.is_empty() && GoDuration::parse(&s).is_ok())
+            serde_json::from_str::<String>(&k.default).is_ok_and(|s| !s.is_empty() && GoDuration::parse(&s).is_ok())
         })
         .map(|k| k.path)
         .collect();
@@ -552,20 +471,12 @@ fn durations_must_parse_and_not_be_negative() {
 #[test]
 fn invalid_duration_error_text() {
     let err = from_env(&[("STACYVM_DEFAULTS_TTL", "abc")]).unwrap_err();
-    assert!(
-        err.to_string()
-            .starts_with("config key defaults.ttl: invalid duration \"abc\""),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("config key defaults.ttl: invalid duration \"abc\""), "{err}");
 }
 
 #[test]
 fn loop_intervals_must_be_positive() {
-    for key in [
-        "worker.heartbeat_interval",
-        "rate_limit.cleanup_interval",
-        "defaults.reaper_interval",
-    ] {
+    for key in ["worker.heartbeat_interval", "rate_limit.cleanup_interval", "defaults.reaper_interval"] {
         expect_invalid(from_env(&[(&var(key), "0s")]), key);
     }
 }
@@ -590,10 +501,7 @@ fn counts_must_not_be_negative() {
         assert!(msg.contains("-1"), "{msg}");
         from_env(&[(&var(key), "0")]).unwrap_or_else(|e| panic!("{key}=0: {e}"));
     }
-    expect_invalid(
-        from_env(&[("STACYVM_DEFAULTS_MAX_SANDBOXES", "99999999999")]),
-        "defaults.max_sandboxes",
-    );
+    expect_invalid(from_env(&[("STACYVM_DEFAULTS_MAX_SANDBOXES", "99999999999")]), "defaults.max_sandboxes");
 }
 
 #[test]
@@ -667,48 +575,33 @@ fn enumerations() {
 #[test]
 fn database_requirements() {
     expect_invalid(from_yaml("database:\n  path: \"\"\n"), "database.path");
-    expect_invalid(
-        from_yaml("database:\n  driver: sqlite3\n  path: \" \"\n"),
-        "database.path",
-    );
+    expect_invalid(from_yaml("database:\n  driver: sqlite3\n  path: \" \"\n"), "database.path");
     for driver in ["postgres", "postgresql"] {
-        let msg = expect_invalid(
-            from_env(&[("STACYVM_DATABASE_DRIVER", driver)]),
-            "database.dsn",
-        );
+        let msg = expect_invalid(from_env(&[("STACYVM_DATABASE_DRIVER", driver)]), "database.dsn");
         assert!(msg.contains("required"), "{msg}");
-        let c = from_env(&[
-            ("STACYVM_DATABASE_DRIVER", driver),
-            ("STACYVM_DATABASE_DSN", "postgres://u@localhost/db"),
-        ])
-        .unwrap();
+        let c = from_env(&[("STACYVM_DATABASE_DRIVER", driver), ("STACYVM_DATABASE_DSN", "postgres://u@localhost/db")])
+            .unwrap();
         assert_eq!(c.database.driver, DbDriver::Postgres);
         assert_eq!(c.database.dsn, "postgres://u@localhost/db");
     }
-    let c =
-        from_yaml("database:\n  driver: postgres\n  dsn: postgres://x/y\n  path: \"\"\n").unwrap();
+    let c = from_yaml("database:\n  driver: postgres\n  dsn: postgres://x/y\n  path: \"\"\n").unwrap();
     assert_eq!(c.database.driver, DbDriver::Postgres);
 }
 
 #[test]
 fn cors_origins() {
-    for bad in [
-        "https://a.example/path",
-        "https://a.example?q=1",
-        "https://a.example#top",
-        "a.example",
-        "ftp://a.example",
-    ] {
+    for bad in
+        ["https://a.example/path", "https://a.example?q=1", "https://a.example#top", "a.example", "ftp://a.example"]
+    {
         let msg = expect_invalid(
             from_env(&[("STACYVM_SERVER_CORS_ALLOWED_ORIGINS", &format!("*,{bad}"))]),
             "server.cors_allowed_origins",
         );
         assert!(msg.contains(bad) && msg.contains("entry 1"), "{msg}");
     }
-    let c = from_yaml(
-        "server:\n  cors_allowed_origins: [\"*\", \"\", \"https://a.example:8443\", \"http://localhost\"]\n",
-    )
-    .unwrap();
+    let c =
+        from_yaml("server:\n  cors_allowed_origins: [\"*\", \"\", \"https://a.example:8443\", \"http://localhost\"]\n")
+            .unwrap();
     assert_eq!(c.server.cors_allowed_origins.len(), 4);
     let c = from_yaml("server:\n  cors_allowed_origins: []\n").unwrap();
     assert!(c.server.cors_allowed_origins.is_empty());
@@ -717,11 +610,7 @@ fn cors_origins() {
 // ---------------------------------------------------------------------------------------------
 // Secret files
 
-const SECRETS: &[&str] = &[
-    "auth.worker_token",
-    "auth.worker_signing_key",
-    "auth.oidc_public_key",
-];
+const SECRETS: &[&str] = &["auth.worker_token", "auth.worker_signing_key", "auth.oidc_public_key"];
 
 fn secret_value<'a>(c: &'a Config, key: &str) -> (&'a str, Option<&'a Path>) {
     let a = &c.auth;
@@ -744,6 +633,10 @@ fn secret_files_are_read_and_trimmed() {
         let (value, file) = secret_value(&c, key);
         assert_eq!(value, format!("secret-for-{key}"));
         assert_eq!(file, Some(path.as_path()));
+        if *key == "auth.worker_token" {
+            assert_eq!(c.raw.auth.worker_token, "", "the raw tree keeps the original strings");
+            assert_eq!(c.raw.auth.worker_token_file, path.to_str().unwrap());
+        }
 
         let c = from_env(&[(&var(key), "inline")]).unwrap();
         assert_eq!(secret_value(&c, key), ("inline", None));
@@ -757,17 +650,9 @@ fn secret_value_and_file_conflict() {
     std::fs::write(&path, "x").unwrap();
     for key in SECRETS {
         let file_key = format!("{key}_file");
-        let msg = expect_invalid(
-            from_env(&[
-                (&var(key), "inline"),
-                (&var(&file_key), path.to_str().unwrap()),
-            ]),
-            &file_key,
-        );
-        assert!(
-            msg.contains(&format!("{key} and {file_key} cannot both be set")),
-            "{msg}"
-        );
+        let msg =
+            expect_invalid(from_env(&[(&var(key), "inline"), (&var(&file_key), path.to_str().unwrap())]), &file_key);
+        assert!(msg.contains(&format!("{key} and {file_key} cannot both be set")), "{msg}");
     }
 }
 
@@ -779,15 +664,9 @@ fn secret_file_missing_or_empty() {
     let missing = dir.path().join("missing");
     for key in SECRETS {
         let file_key = format!("{key}_file");
-        let msg = expect_invalid(
-            from_env(&[(&var(&file_key), missing.to_str().unwrap())]),
-            &file_key,
-        );
+        let msg = expect_invalid(from_env(&[(&var(&file_key), missing.to_str().unwrap())]), &file_key);
         assert!(msg.contains("missing"), "{msg}");
-        let msg = expect_invalid(
-            from_env(&[(&var(&file_key), empty.to_str().unwrap())]),
-            &file_key,
-        );
+        let msg = expect_invalid(from_env(&[(&var(&file_key), empty.to_str().unwrap())]), &file_key);
         assert!(msg.contains("empty"), "{msg}");
     }
 }
@@ -876,10 +755,7 @@ fn docs_mention_every_env_var() {
         .filter(|(_, var)| !docs.contains(&format!("`{var}`")))
         .map(|(_, var)| var)
         .collect();
-    assert!(
-        missing.is_empty(),
-        "docs/configuration.md lacks: {missing:?}"
-    );
+    assert!(missing.is_empty(), "docs/configuration.md lacks: {missing:?}");
 }
 
 /// The reference table (between the `keys:start`/`keys:end` markers) lists exactly the keys
@@ -907,9 +783,6 @@ fn docs_table_matches_the_code() {
             .into_iter()
             .map(|k| format!("| `{}` | `{}` | `{}` | |", k.path, k.default, k.env))
             .collect();
-        panic!(
-            "docs/configuration.md table is out of date; rows from the code:\n{}",
-            generated.join("\n")
-        );
+        panic!("docs/configuration.md table is out of date; rows from the code:\n{}", generated.join("\n"));
     }
 }

@@ -229,16 +229,13 @@ async fn files_round_trip(p: &dyn Provider) {
     p.chmod(&h, &path("/workspace/moved/c.txt"), 0o755).await.unwrap();
     assert_eq!(p.stat(&h, &path("/workspace/moved/c.txt")).await.unwrap().mode, 0o755, "[files] chmod");
 
-    assert!(matches!(
-        p.remove(&h, &path("/workspace/g"), false).await,
-        Err(ProviderError::InvalidInput(_))
-    ), "[files] non-empty dir needs recursive");
+    assert!(
+        matches!(p.remove(&h, &path("/workspace/g"), false).await, Err(ProviderError::InvalidInput(_))),
+        "[files] non-empty dir needs recursive"
+    );
     p.remove(&h, &path("/workspace/g"), true).await.unwrap();
     assert!(matches!(p.stat(&h, &path("/workspace/g")).await, Err(ProviderError::FileNotFound(_))));
-    assert!(matches!(
-        p.remove(&h, &path("/workspace/g"), false).await,
-        Err(ProviderError::FileNotFound(_))
-    ));
+    assert!(matches!(p.remove(&h, &path("/workspace/g"), false).await, Err(ProviderError::FileNotFound(_))));
     assert!(matches!(read_all(p, &h, "/workspace").await, Err(ProviderError::InvalidInput(_))), "[files] read dir");
     p.destroy(&h).await.unwrap();
 }
@@ -246,9 +243,7 @@ async fn files_round_trip(p: &dyn Provider) {
 async fn files_traversal(p: &dyn Provider) {
     let h = spawn(p, "traversal").await;
     // Symlinks inside /workspace (the exec cwd) that point at /etc and far above the root.
-    let out = capture(p, &h, shell("ln -s /etc etc-link && ln -s ../../../../../../.. up"))
-        .await
-        .unwrap();
+    let out = capture(p, &h, shell("ln -s /etc etc-link && ln -s ../../../../../../.. up")).await.unwrap();
     assert_eq!(out.reason, ExitReason::Exited(0), "[traversal] create symlinks");
     let host_passwd = std::fs::read("/etc/passwd").unwrap_or_default();
     for attempt in ["/workspace/etc-link/passwd", "/workspace/up/etc/passwd"] {

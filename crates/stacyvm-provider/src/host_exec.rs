@@ -58,10 +58,8 @@ pub struct HostCommand<'a> {
 
 /// Runs `cmd`, sending output to `output`. Returns when the process has exited (or was killed).
 pub async fn run(cmd: HostCommand<'_>, output: mpsc::Sender<OutputChunk>) -> ProviderResult<ExecOutcome> {
-    let (program, args) = cmd
-        .argv
-        .split_first()
-        .ok_or_else(|| ProviderError::InvalidInput("command is required".into()))?;
+    let (program, args) =
+        cmd.argv.split_first().ok_or_else(|| ProviderError::InvalidInput("command is required".into()))?;
     let started = Instant::now();
     let mut child = Command::new(program)
         .args(args)
@@ -75,9 +73,7 @@ pub async fn run(cmd: HostCommand<'_>, output: mpsc::Sender<OutputChunk>) -> Pro
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                ProviderError::InvalidInput(format!("executable not found: {program}"))
-            }
+            std::io::ErrorKind::NotFound => ProviderError::InvalidInput(format!("executable not found: {program}")),
             _ => ProviderError::Failed(format!("start {program}: {e}")),
         })?;
     let mut killer = GroupKiller { pgid: child.id().map(|p| p as i32) };

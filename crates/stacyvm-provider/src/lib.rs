@@ -9,8 +9,8 @@
 pub mod capabilities;
 pub mod conformance;
 pub mod error;
-pub mod hostfs;
 pub mod host_exec;
+pub mod hostfs;
 pub mod mock;
 pub mod path;
 pub mod registry;
@@ -39,6 +39,10 @@ pub trait Provider: Send + Sync {
     fn capabilities(&self) -> Capabilities;
     /// Non-secret settings for `GET /providers/{name}`; always includes `type`.
     fn describe(&self) -> BTreeMap<String, String>;
+    /// Provider-specific capability names added to the base set (e.g. `test_provider`).
+    fn extra_capabilities(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Checks the backend is usable.
     async fn health(&self) -> ProviderResult<()>;
 
@@ -63,8 +67,7 @@ pub trait Provider: Send + Sync {
     async fn logs(&self, handle: &RuntimeHandle, lines: usize) -> ProviderResult<Vec<String>>;
 
     /// Writes a file (parents created, overwritten, `mode` applied).
-    async fn write_file(&self, h: &RuntimeHandle, path: &SandboxPath, content: Bytes, mode: u32)
-        -> ProviderResult<()>;
+    async fn write_file(&self, h: &RuntimeHandle, path: &SandboxPath, content: Bytes, mode: u32) -> ProviderResult<()>;
     /// Opens a regular file for streaming.
     async fn read_file(&self, h: &RuntimeHandle, path: &SandboxPath) -> ProviderResult<FileReader>;
     /// Direct children of a directory, sorted by name.

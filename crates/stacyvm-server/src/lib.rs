@@ -1,1 +1,89 @@
-//! placeholder until written
+//! The StacyVM REST API (`/api/v1`) on axum.
+//!
+//! Handlers are thin: they extract and validate wire input, call the core [`Manager`], and
+//! turn results into responses. Errors become `{code, message}` in exactly one place
+//! ([`error::code_for`]). The OpenAPI document is generated from the handler annotations
+//! ([`openapi::ApiDoc`]).
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+mod request_id;
+mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::Router;
+use stacyvm_core::Manager;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+pub use auth::AuthSettings;
+pub use routes::system::prometheus_text;
+
+/// Server version reported by `/health`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// HTTP-level settings.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// `*` or explicit origins.
+    pub cors_allowed_origins: Vec<String>,
+    /// Keys.
+    pub auth: AuthSettings,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings { max_body_bytes: 16 << 20, cors_allowed_origins: vec!["*".into()], auth: AuthSettings::default() }
+    }
+}
+
+/// Shared handler state.
+#[derive(Clone)]
+pub struct AppState {
+    /// The core.
+    pub manager: Arc<Manager>,
+}
+
+/// Builds the complete router (API, OpenAPI, fallbacks, middleware).
+pub fn router(manager: Arc<Manager>, settings: &HttpSettings) -> Router {
+    let state = AppState { manager };
+    let api = routes::api_routes()
+        .layer(axum::middleware::from_fn_with_state(Arc::new(settings.auth.clone()), auth::require_auth));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/swagger/doc.json", axum::routing::get(openapi::serve))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(cors_layer(&settings.cors_allowed_origins))
+        .layer(axum::middleware::from_fn(request_id::propagate))
+}
+
+fn cors_layer(origins: &[String]) -> CorsLayer {
+    let allow_origin = if origins.is_empty() || origins.iter().any(|o| o.trim() == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o.trim()).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::OPTIONS])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            HeaderName::from_static("x-api-key"),
+            HeaderName::from_static("x-admin-api-key"),
+            HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("x-user-id"),
+            HeaderName::from_static("x-tenant-id"),
+        ])
+        .max_age(Duration::from_secs(600))
+}

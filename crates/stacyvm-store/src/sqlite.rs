@@ -99,9 +99,8 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
     )
     .map_err(backend)?;
-    let current: u32 = conn
-        .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))
-        .map_err(backend)?;
+    let current: u32 =
+        conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0)).map_err(backend)?;
     let newest = MIGRATIONS.last().map_or(0, |(v, _)| *v);
     if current > newest {
         return Err(backend(format!(
@@ -129,9 +128,9 @@ fn sandbox_from_row(row: &Row<'_>) -> rusqlite::Result<SandboxRecord> {
     let destroyed_at: Option<String> = row.get(13)?;
     Ok(SandboxRecord {
         id: row.get(0)?,
-        state: state.parse().map_err(|e: String| {
-            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, e.into())
-        })?,
+        state: state
+            .parse()
+            .map_err(|e: String| rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, e.into()))?,
         provider: row.get(2)?,
         image: row.get(3)?,
         memory_mb: row.get(4)?,
@@ -210,12 +209,9 @@ impl SandboxStore for SqliteStore {
 
     async fn purge_destroyed_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
         self.with(move |c| {
-            c.execute(
-                "DELETE FROM sandboxes WHERE state = 'destroyed' AND destroyed_at < ?1",
-                [ts(&cutoff)],
-            )
-            .map(|n| n as u64)
-            .map_err(backend)
+            c.execute("DELETE FROM sandboxes WHERE state = 'destroyed' AND destroyed_at < ?1", [ts(&cutoff)])
+                .map(|n| n as u64)
+                .map_err(backend)
         })
         .await
     }
@@ -289,7 +285,9 @@ impl TemplateStore for SqliteStore {
         let t = t.clone();
         self.with(move |c| {
             c.execute(
-                &format!("INSERT INTO templates ({TEMPLATE_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"),
+                &format!(
+                    "INSERT INTO templates ({TEMPLATE_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"
+                ),
                 params_from_iter(template_params(&t)),
             )
             .map_err(map_sql)?;
@@ -319,22 +317,17 @@ impl TemplateStore for SqliteStore {
     async fn get_template(&self, name: &str) -> StoreResult<Option<TemplateRecord>> {
         let name = name.to_string();
         self.with(move |c| {
-            c.query_row(
-                &format!("SELECT {TEMPLATE_COLUMNS} FROM templates WHERE name=?1"),
-                [name],
-                template_from_row,
-            )
-            .optional()
-            .map_err(backend)
+            c.query_row(&format!("SELECT {TEMPLATE_COLUMNS} FROM templates WHERE name=?1"), [name], template_from_row)
+                .optional()
+                .map_err(backend)
         })
         .await
     }
 
     async fn list_templates(&self) -> StoreResult<Vec<TemplateRecord>> {
         self.with(|c| {
-            let mut s = c
-                .prepare(&format!("SELECT {TEMPLATE_COLUMNS} FROM templates ORDER BY name"))
-                .map_err(backend)?;
+            let mut s =
+                c.prepare(&format!("SELECT {TEMPLATE_COLUMNS} FROM templates ORDER BY name")).map_err(backend)?;
             let rows = s.query_map([], template_from_row).map_err(backend)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(backend)
         })
@@ -409,9 +402,7 @@ impl ExecLogStore for SqliteStore {
 
     async fn purge_exec_logs_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
         self.with(move |c| {
-            c.execute("DELETE FROM exec_logs WHERE created_at < ?1", [ts(&cutoff)])
-                .map(|n| n as u64)
-                .map_err(backend)
+            c.execute("DELETE FROM exec_logs WHERE created_at < ?1", [ts(&cutoff)]).map(|n| n as u64).map_err(backend)
         })
         .await
     }

@@ -127,10 +127,8 @@ fn parse(input: &str) -> Result<i64, DurationError> {
         if int_part.is_empty() && frac_part.is_empty() {
             return Err(err(input, "expected a number"));
         }
-        let unit_len = rest
-            .char_indices()
-            .find(|(_, c)| c.is_ascii_digit() || *c == '.')
-            .map_or(rest.len(), |(i, _)| i);
+        let unit_len =
+            rest.char_indices().find(|(_, c)| c.is_ascii_digit() || *c == '.').map_or(rest.len(), |(i, _)| i);
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         if unit.is_empty() {

@@ -24,7 +24,9 @@ use crate::error::{ProviderError, ProviderResult};
 use crate::host_exec::{self, HostCommand};
 use crate::hostfs::HostRoot;
 use crate::path::SandboxPath;
-use crate::types::{ExecOutcome, ExecSpec, FileEntry, FileReader, OutputChunk, RuntimeHandle, RuntimeState, SandboxSpec};
+use crate::types::{
+    ExecOutcome, ExecSpec, FileEntry, FileReader, OutputChunk, RuntimeHandle, RuntimeState, SandboxSpec,
+};
 use crate::Provider;
 
 /// Directory holding console logs, beside the sandbox directories.
@@ -90,6 +92,10 @@ impl Provider for MockProvider {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities { exec_stream: true, files: true, console: true, ..Capabilities::default() }
+    }
+
+    fn extra_capabilities(&self) -> &'static [&'static str] {
+        &["test_provider"]
     }
 
     fn describe(&self) -> BTreeMap<String, String> {
@@ -196,11 +202,9 @@ impl Provider for MockProvider {
         ]);
         env.extend(spec.env.clone());
         console::append(&self.console_path(&h.sandbox_id), &format!("exec: {}", spec.argv.join(" "))).await;
-        let outcome = host_exec::run(
-            HostCommand { argv: &spec.argv, env: &env, cwd: &cwd, timeout: spec.timeout },
-            output,
-        )
-        .await?;
+        let outcome =
+            host_exec::run(HostCommand { argv: &spec.argv, env: &env, cwd: &cwd, timeout: spec.timeout }, output)
+                .await?;
         console::append(
             &self.console_path(&h.sandbox_id),
             &format!("exit: {} ({:?})", outcome.reason.exit_code(), outcome.reason),
@@ -255,4 +259,3 @@ impl Provider for MockProvider {
         self.with_root(h, move |root| root.remove(&path, recursive)).await
     }
 }
-

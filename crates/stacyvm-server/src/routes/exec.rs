@@ -1,0 +1,149 @@
+//! Exec: synchronous JSON, NDJSON streaming (`"stream": true`), and WebSocket.
+
+use std::convert::Infallible;
+
+use axum::body::{Body, Bytes};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::StreamExt;
+use stacyvm_core::manager::ExecEvent;
+use stacyvm_core::validate;
+use stacyvm_types::exec::{ExecRequest, ExecResult, ExitLine, StreamChunk, StreamName};
+use stacyvm_types::ErrorBody;
+
+use crate::error::ApiResult;
+use crate::extract::ApiJson;
+use crate::AppState;
+
+/// Routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/sandboxes/{id}/exec", post(exec)).route("/sandboxes/{id}/exec/ws", get(exec_ws))
+}
+
+/// Run a command. With `"stream": true` the answer is NDJSON: one `{"stream","data"}` object
+/// per line (plus a final `{"type":"exit",...}` line when `include_exit` is set).
+#[utoipa::path(post, path = "/api/v1/sandboxes/{id}/exec", tag = "exec", params(("id" = String, Path)),
+    request_body = ExecRequest,
+    responses((status = 200, description = "ExecResult, or NDJSON StreamChunk lines when stream=true", body = ExecResult),
+              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 408, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn exec(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ExecRequest>,
+) -> ApiResult<Response> {
+    if !req.stream {
+        return Ok(Json(s.manager.exec(&id, &req).await?).into_response());
+    }
+    let events = s.manager.exec_stream(&id, &req).await?;
+    let include_exit = req.include_exit;
+    let lines = tokio_stream::wrappers::ReceiverStream::new(events).filter_map(move |event| {
+        let id = id.clone();
+        async move { ndjson_line(&id, event, include_exit).map(Ok::<Bytes, Infallible>) }
+    });
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(lines))
+        .expect("static response parts"))
+}
+
+fn json_line<T: serde::Serialize>(value: &T) -> Bytes {
+    let mut line = serde_json::to_vec(value).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+fn stderr_line(data: String) -> Bytes {
+    json_line(&StreamChunk { stream: StreamName::Stderr, data })
+}
+
+fn ndjson_line(id: &str, event: ExecEvent, include_exit: bool) -> Option<Bytes> {
+    match event {
+        ExecEvent::Output(chunk) => Some(json_line(&chunk)),
+        ExecEvent::Exit { timed_out: true, exit_code, duration } => {
+            let mut out = stderr_line(format!("exec timeout: {id}")).to_vec();
+            if include_exit {
+                out.extend_from_slice(&json_line(&exit_line(exit_code, duration)));
+            }
+            Some(Bytes::from(out))
+        }
+        ExecEvent::Exit { exit_code, duration, .. } => include_exit.then(|| json_line(&exit_line(exit_code, duration))),
+        ExecEvent::Failed(err) => Some(stderr_line(err.to_string())),
+    }
+}
+
+fn exit_line(exit_code: i32, duration: std::time::Duration) -> ExitLine {
+    ExitLine { kind: "exit".into(), exit_code, duration: validate::go(duration) }
+}
+
+/// WebSocket exec: send one ExecRequest text message; receive `{"stream","data"}` messages and
+/// finally `{"type":"done","exit_code":N}`.
+#[utoipa::path(get, path = "/api/v1/sandboxes/{id}/exec/ws", tag = "exec", params(("id" = String, Path)),
+    responses((status = 101, description = "WebSocket upgrade"), (status = 404, body = ErrorBody)))]
+pub async fn exec_ws(State(s): State<AppState>, Path(id): Path<String>, ws: WebSocketUpgrade) -> ApiResult<Response> {
+    s.manager.get(&id).await?;
+    Ok(ws.on_upgrade(move |socket| run_ws(s, id, socket)))
+}
+
+async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
+    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+}
+
+async fn run_ws(s: AppState, id: String, mut socket: WebSocket) {
+    let req = match socket.recv().await {
+        Some(Ok(Message::Text(text))) => serde_json::from_str::<ExecRequest>(text.as_str()).ok(),
+        Some(Ok(Message::Binary(bytes))) => serde_json::from_slice::<ExecRequest>(&bytes).ok(),
+        _ => None,
+    };
+    let Some(req) = req else {
+        return close(socket, 1007, "invalid request").await;
+    };
+    let mut events = match s.manager.exec_stream(&id, &req).await {
+        Ok(events) => events,
+        Err(err) => {
+            let body = serde_json::json!({"error": err.to_string()}).to_string();
+            let _ = socket.send(Message::Text(body.into())).await;
+            return close(socket, 1011, "exec failed").await;
+        }
+    };
+    loop {
+        tokio::select! {
+            event = events.recv() => {
+                let Some(event) = event else { break };
+                let (message, done) = match event {
+                    ExecEvent::Output(chunk) => (serde_json::to_string(&chunk).unwrap_or_default(), false),
+                    ExecEvent::Exit { exit_code, timed_out, .. } => {
+                        if timed_out {
+                            let chunk = StreamChunk { stream: StreamName::Stderr, data: format!("exec timeout: {id}") };
+                            let _ = socket.send(Message::Text(serde_json::to_string(&chunk).unwrap_or_default().into())).await;
+                        }
+                        (serde_json::json!({"type": "done", "exit_code": exit_code}).to_string(), true)
+                    }
+                    ExecEvent::Failed(err) => {
+                        let body = serde_json::json!({"error": err.to_string()}).to_string();
+                        let _ = socket.send(Message::Text(body.into())).await;
+                        return close(socket, 1011, "exec failed").await;
+                    }
+                };
+                if socket.send(Message::Text(message.into())).await.is_err() {
+                    return;
+                }
+                if done {
+                    return close(socket, 1000, "").await;
+                }
+            }
+            incoming = socket.recv() => {
+                // The client went away (or closed): dropping `events` kills the process.
+                if matches!(incoming, None | Some(Err(_)) | Some(Ok(Message::Close(_)))) {
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the system packages StacyVM and its tests need on Debian 12 (idempotent).
+set -euo pipefail
+need=()
+command -v cc >/dev/null || need+=(gcc)
+command -v python3 >/dev/null || need+=(python3)
+python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
+command -v curl >/dev/null || need+=(curl)
+if ((${#need[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then echo "setup: please install: ${need[*]}" >&2; exit 1; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "setup: cargo is required (https://rustup.rs)" >&2; exit 1; }
