@@ -4,7 +4,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use crate::routes::{exec, files, providers, sandboxes, system, templates};
+use crate::routes::{exec, files, providers, quotas, sandboxes, system, templates};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -19,6 +19,7 @@ use crate::routes::{exec, files, providers, sandboxes, system, templates};
         providers::list, providers::test, providers::detail, providers::snapshots, providers::pool_status,
         system::health, system::live, system::ready, system::diagnostics, system::metrics, system::prometheus,
         system::events,
+        quotas::list, quotas::summary, quotas::get_one, quotas::put, quotas::delete, quotas::usage,
     ),
     components(schemas(
         stacyvm_types::ErrorBody, stacyvm_types::ErrorCode,
@@ -30,6 +31,7 @@ use crate::routes::{exec, files, providers, sandboxes, system, templates};
         (name = "files", description = "Files inside a sandbox"),
         (name = "templates", description = "Named spawn presets"),
         (name = "providers", description = "Backends, snapshots and pool mode"),
+        (name = "quotas", description = "Per-owner limits"),
         (name = "system", description = "Health, metrics and events"),
     )
 )]

@@ -11,7 +11,7 @@ mod sqlite_migrations;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-pub use records::{ExecLogRecord, SandboxRecord, TemplateRecord};
+pub use records::{ExecLogRecord, QuotaRecord, SandboxRecord, TemplateRecord};
 
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
@@ -71,9 +71,20 @@ pub trait ExecLogStore: Send + Sync {
     async fn purge_exec_logs_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// Per-owner quotas.
+#[async_trait]
+pub trait QuotaStore: Send + Sync {
+    /// Inserts or replaces (keeping the original `created_at`); returns the stored row.
+    async fn upsert_quota(&self, record: &QuotaRecord) -> StoreResult<QuotaRecord>;
+    /// All quotas ordered by owner.
+    async fn list_quotas(&self) -> StoreResult<Vec<QuotaRecord>>;
+    /// Deletes; `NotFound` if absent.
+    async fn delete_quota(&self, owner_id: &str) -> StoreResult<()>;
+}
+
 /// Everything the core needs from persistence.
 #[async_trait]
-pub trait Store: SandboxStore + TemplateStore + ExecLogStore {
+pub trait Store: SandboxStore + TemplateStore + ExecLogStore + QuotaStore {
     /// Round-trips a trivial query; returns its latency.
     async fn ping(&self) -> StoreResult<std::time::Duration>;
     /// Applied migration versions, ascending.

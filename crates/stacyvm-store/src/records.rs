@@ -95,3 +95,20 @@ pub struct ExecLogRecord {
     /// When it started.
     pub created_at: DateTime<Utc>,
 }
+
+/// A per-owner quota; zero values inherit the server defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaRecord {
+    /// Owner.
+    pub owner_id: String,
+    /// Live sandboxes allowed.
+    pub max_sandboxes: u32,
+    /// Largest TTL in seconds.
+    pub max_ttl_secs: u64,
+    /// Largest exec timeout in seconds.
+    pub max_exec_timeout_secs: u64,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Updated.
+    pub updated_at: DateTime<Utc>,
+}

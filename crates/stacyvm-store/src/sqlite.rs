@@ -11,8 +11,8 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use crate::sqlite_migrations::MIGRATIONS;
 use crate::{
-    ExecLogRecord, ExecLogStore, SandboxRecord, SandboxStore, Store, StoreError, StoreResult, TemplateRecord,
-    TemplateStore,
+    ExecLogRecord, ExecLogStore, QuotaRecord, QuotaStore, SandboxRecord, SandboxStore, Store, StoreError, StoreResult,
+    TemplateRecord, TemplateStore,
 };
 
 /// SQLite-backed [`Store`].
@@ -403,6 +403,74 @@ impl ExecLogStore for SqliteStore {
     async fn purge_exec_logs_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
         self.with(move |c| {
             c.execute("DELETE FROM exec_logs WHERE created_at < ?1", [ts(&cutoff)]).map(|n| n as u64).map_err(backend)
+        })
+        .await
+    }
+}
+
+fn quota_from_row(row: &Row<'_>) -> rusqlite::Result<QuotaRecord> {
+    Ok(QuotaRecord {
+        owner_id: row.get(0)?,
+        max_sandboxes: row.get(1)?,
+        max_ttl_secs: row.get(2)?,
+        max_exec_timeout_secs: row.get(3)?,
+        created_at: parse_ts(&row.get::<_, String>(4)?)?,
+        updated_at: parse_ts(&row.get::<_, String>(5)?)?,
+    })
+}
+
+const QUOTA_COLUMNS: &str = "owner_id, max_sandboxes, max_ttl_secs, max_exec_timeout_secs, created_at, updated_at";
+
+#[async_trait]
+impl QuotaStore for SqliteStore {
+    async fn upsert_quota(&self, q: &QuotaRecord) -> StoreResult<QuotaRecord> {
+        let q = q.clone();
+        self.with(move |c| {
+            c.execute(
+                &format!(
+                    "INSERT INTO owner_quotas ({QUOTA_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6) \
+                     ON CONFLICT(owner_id) DO UPDATE SET max_sandboxes=excluded.max_sandboxes, \
+                     max_ttl_secs=excluded.max_ttl_secs, max_exec_timeout_secs=excluded.max_exec_timeout_secs, \
+                     updated_at=excluded.updated_at"
+                ),
+                params![
+                    q.owner_id,
+                    q.max_sandboxes,
+                    q.max_ttl_secs,
+                    q.max_exec_timeout_secs,
+                    ts(&q.created_at),
+                    ts(&q.updated_at)
+                ],
+            )
+            .map_err(map_sql)?;
+            c.query_row(
+                &format!("SELECT {QUOTA_COLUMNS} FROM owner_quotas WHERE owner_id=?1"),
+                [&q.owner_id],
+                quota_from_row,
+            )
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn list_quotas(&self) -> StoreResult<Vec<QuotaRecord>> {
+        self.with(|c| {
+            let mut s =
+                c.prepare(&format!("SELECT {QUOTA_COLUMNS} FROM owner_quotas ORDER BY owner_id")).map_err(backend)?;
+            let rows = s.query_map([], quota_from_row).map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+        .await
+    }
+
+    async fn delete_quota(&self, owner_id: &str) -> StoreResult<()> {
+        let owner = owner_id.to_string();
+        self.with(move |c| {
+            let n = c.execute("DELETE FROM owner_quotas WHERE owner_id=?1", [owner]).map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
         })
         .await
     }

@@ -1,9 +1,10 @@
 //! Versioned, forward-only SQLite migrations. Append new versions; never edit old ones.
 
 /// `(version, SQL)` in ascending order.
-pub(crate) const MIGRATIONS: &[(u32, &str)] = &[(
-    1,
-    "CREATE TABLE sandboxes (
+pub(crate) const MIGRATIONS: &[(u32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE sandboxes (
         id TEXT PRIMARY KEY,
         state TEXT NOT NULL,
         provider TEXT NOT NULL,
@@ -50,4 +51,16 @@ pub(crate) const MIGRATIONS: &[(u32, &str)] = &[(
         created_at TEXT NOT NULL
     );
     CREATE INDEX exec_logs_sandbox ON exec_logs(sandbox_id, id);",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE owner_quotas (
+        owner_id TEXT PRIMARY KEY,
+        max_sandboxes INTEGER NOT NULL DEFAULT 0,
+        max_ttl_secs INTEGER NOT NULL DEFAULT 0,
+        max_exec_timeout_secs INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );",
+    ),
+];

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use chrono::{Duration, Utc};
 use stacyvm_store::sqlite::SqliteStore;
 use stacyvm_store::{
-    ExecLogRecord, ExecLogStore, SandboxRecord, SandboxStore, Store, StoreError, TemplateRecord, TemplateStore,
+    ExecLogRecord, ExecLogStore, QuotaRecord, QuotaStore, SandboxRecord, SandboxStore, Store, StoreError,
+    TemplateRecord, TemplateStore,
 };
 use stacyvm_types::lifecycle::LifecycleState;
 
@@ -116,7 +117,7 @@ async fn file_database_survives_reopen_and_records_migrations() {
     }
     let store = SqliteStore::open(&path).unwrap();
     assert!(store.get_sandbox("sb-0000000a").await.unwrap().is_some());
-    assert_eq!(store.schema_versions().await.unwrap(), [1]);
+    assert_eq!(store.schema_versions().await.unwrap(), [1, 2]);
     assert!(store.ping().await.is_ok());
 }
 
@@ -130,4 +131,28 @@ async fn refuses_a_database_from_a_newer_binary() {
     drop(conn);
     let err = SqliteStore::open(&path).err().expect("must refuse");
     assert!(err.to_string().contains("newer"), "{err}");
+}
+
+#[tokio::test]
+async fn quotas_upsert_keeps_created_at_and_delete_reports_missing() {
+    let store = SqliteStore::in_memory().unwrap();
+    let first = Utc::now() - Duration::hours(1);
+    let mut q = QuotaRecord {
+        owner_id: "alice".into(),
+        max_sandboxes: 2,
+        max_ttl_secs: 3600,
+        max_exec_timeout_secs: 0,
+        created_at: first,
+        updated_at: first,
+    };
+    store.upsert_quota(&q).await.unwrap();
+    q.max_sandboxes = 5;
+    q.created_at = Utc::now();
+    q.updated_at = Utc::now();
+    let stored = store.upsert_quota(&q).await.unwrap();
+    assert_eq!(stored.max_sandboxes, 5);
+    assert_eq!(stored.created_at, first, "created_at survives updates");
+    assert_eq!(store.list_quotas().await.unwrap().len(), 1);
+    store.delete_quota("alice").await.unwrap();
+    assert!(matches!(store.delete_quota("alice").await, Err(StoreError::NotFound)));
 }

@@ -11,6 +11,7 @@ pub mod files;
 pub mod id;
 pub mod lifecycle;
 pub mod provider;
+pub mod quota;
 pub mod sandbox;
 pub mod system;
 pub mod template;

@@ -73,8 +73,8 @@ impl Manager {
             return Err(CoreError::BadRequest("ttl is required".into()));
         }
         let ttl = validate::positive_duration("ttl", Some(ttl))?.unwrap_or_default();
-        self.check_ttl(ttl)?;
         let entry = self.live_entry(id).await?;
+        self.check_ttl(ttl, &entry.snapshot().owner_id)?;
         let _guard = entry.op_lock.lock().await;
         let expires_at = chrono::Duration::from_std(ttl)
             .ok()

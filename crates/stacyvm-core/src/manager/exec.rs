@@ -73,7 +73,7 @@ pub fn build_argv(req: &ExecRequest) -> CoreResult<Vec<String>> {
 }
 
 impl Manager {
-    fn exec_timeout(&self, raw: &str) -> CoreResult<Option<Duration>> {
+    fn exec_timeout(&self, raw: &str, owner: &str) -> CoreResult<Option<Duration>> {
         let timeout = if raw.trim().is_empty() {
             self.settings.default_exec_timeout
         } else {
@@ -83,7 +83,7 @@ impl Manager {
             }
             parsed.to_std().unwrap_or_default()
         };
-        let max = self.settings.max_exec_timeout;
+        let max = self.effective_max_exec_timeout(owner);
         if !max.is_zero() && timeout > max {
             return Err(CoreError::ResourceLimit(format!(
                 "resource limit exceeded: exec timeout exceeds max exec timeout {}",
@@ -97,7 +97,7 @@ impl Manager {
         let entry = self.live_entry(id).await?;
         let record = entry.snapshot();
         let argv = build_argv(req)?;
-        let timeout = self.exec_timeout(&req.timeout)?;
+        let timeout = self.exec_timeout(&req.timeout, &record.owner_id)?;
         for key in req.env.keys() {
             if key.is_empty() || key.contains(['=', '\0']) {
                 return Err(CoreError::invalid(format!("invalid environment variable name {key:?}")));

@@ -10,6 +10,7 @@ mod destroy;
 mod exec;
 mod files;
 mod providers;
+mod quotas;
 mod reconcile;
 mod spawn;
 mod templates;
@@ -67,6 +68,7 @@ pub struct Manager {
     metrics: Metrics,
     sandboxes: RwLock<HashMap<String, Arc<SandboxEntry>>>,
     health: RwLock<std::collections::BTreeMap<String, ProviderHealth>>,
+    quotas: RwLock<HashMap<String, stacyvm_store::QuotaRecord>>,
     started: Instant,
 }
 
@@ -81,6 +83,7 @@ impl Manager {
             metrics: Metrics::default(),
             sandboxes: RwLock::new(HashMap::new()),
             health: RwLock::new(Default::default()),
+            quotas: RwLock::new(HashMap::new()),
             started: Instant::now(),
         })
     }

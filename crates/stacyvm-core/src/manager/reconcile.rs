@@ -31,6 +31,7 @@ pub struct ReconcileReport {
 impl Manager {
     /// Loads live sandboxes from the store and converges store and providers.
     pub async fn reconcile(&self) -> CoreResult<ReconcileReport> {
+        self.load_quotas().await?;
         let rows = self.store.list_live_sandboxes().await?;
         let mut report = ReconcileReport { loaded: rows.len(), ..Default::default() };
         let known: HashSet<String> = rows.iter().map(|r| r.id.clone()).collect();

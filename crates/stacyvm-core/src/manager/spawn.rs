@@ -63,8 +63,8 @@ impl Manager {
         }
     }
 
-    pub(crate) fn check_ttl(&self, ttl: Duration) -> CoreResult<()> {
-        let max = self.settings.max_ttl;
+    pub(crate) fn check_ttl(&self, ttl: Duration, owner: &str) -> CoreResult<()> {
+        let max = self.effective_max_ttl(owner);
         if !max.is_zero() && ttl > max {
             return Err(CoreError::ResourceLimit(format!(
                 "resource limit exceeded: ttl exceeds max ttl {}",
@@ -89,8 +89,8 @@ impl Manager {
         let ttl = validate::positive_duration("ttl", req.ttl.as_deref())?
             .or(t.map(|t| Duration::from_secs(t.ttl_seconds)))
             .unwrap_or(self.settings.default_ttl);
-        self.check_ttl(ttl)?;
         let owner = self.resolve_owner(req.owner_id.as_ref(), ctx)?;
+        self.check_ttl(ttl, &owner)?;
         let image = non_empty(req.image.as_ref())
             .map(str::to_string)
             .or(t.map(|t| t.image.clone()))
@@ -116,7 +116,7 @@ impl Manager {
         if max > 0 && total >= max {
             return Err(CoreError::ResourceLimit(format!("max sandboxes reached ({max})")));
         }
-        let max_owner = self.settings.max_sandboxes_per_owner as u64;
+        let max_owner = self.effective_owner_cap(owner);
         if max_owner > 0 && !owner.is_empty() && owned >= max_owner {
             return Err(CoreError::ResourceLimit(format!("max sandboxes per owner reached ({max_owner})")));
         }
@@ -230,17 +230,17 @@ impl Manager {
     pub async fn admission(&self, req: &SpawnRequest, ctx: &SpawnContext) -> CoreResult<SpawnAdmissionDecision> {
         let ttl = validate::positive_duration("ttl", req.ttl.as_deref())?.unwrap_or(self.settings.default_ttl);
         let owner = self.resolve_owner(req.owner_id.as_ref(), ctx)?;
-        let max_ttl = self.settings.max_ttl;
+        let max_ttl = self.effective_max_ttl(&owner);
         let mut decision = SpawnAdmissionDecision {
             max_ttl: if max_ttl.is_zero() { String::new() } else { validate::go(max_ttl) },
             max_sandboxes: self.settings.max_sandboxes as u64,
-            max_owner_sandboxes: if owner.is_empty() { 0 } else { self.settings.max_sandboxes_per_owner as u64 },
+            max_owner_sandboxes: if owner.is_empty() { 0 } else { self.effective_owner_cap(&owner) },
             ..Default::default()
         };
         let (total, owned) = active_counts(&self.sandboxes.read().unwrap_or_else(|e| e.into_inner()), &owner);
         decision.active_sandboxes = total;
         decision.active_owner_sandboxes = owned;
-        decision.reason = if self.check_ttl(ttl).is_err() {
+        decision.reason = if self.check_ttl(ttl, &owner).is_err() {
             "max_ttl"
         } else if decision.max_sandboxes > 0 && total >= decision.max_sandboxes {
             "max_sandboxes"

@@ -3,6 +3,7 @@
 pub mod exec;
 pub mod files;
 pub mod providers;
+pub mod quotas;
 pub mod sandboxes;
 pub mod system;
 pub mod templates;
@@ -24,7 +25,8 @@ pub fn api_routes() -> Router<AppState> {
         .route("/providers/{name}", get(providers::detail))
         .route("/diagnostics", get(system::diagnostics))
         .route("/metrics", get(system::metrics))
-        .route("/metrics/prometheus", get(system::prometheus));
+        .route("/metrics/prometheus", get(system::prometheus))
+        .nest("/quotas", quotas::routes());
     Router::new()
         .merge(sandboxes::routes())
         .merge(exec::routes())
@@ -32,6 +34,7 @@ pub fn api_routes() -> Router<AppState> {
         .merge(templates::routes())
         .merge(providers::routes())
         .merge(system::routes())
+        .nest("/quotas", quotas::routes())
         .route("/openapi.json", get(openapi::serve))
         .nest("/admin", admin)
 }
