@@ -14,6 +14,7 @@ build: setup
 	$(CARGO) build --release --locked -p stacyvm
 
 serve: build
+	@echo "make serve: using the mock provider (no isolation) until the oci provider lands; override with STACYVM_PROVIDERS_DEFAULT"
 	STACYVM_PROVIDERS_DEFAULT=$${STACYVM_PROVIDERS_DEFAULT:-mock} STACYVM_SERVER_PORT=$(PORT) ./target/release/stacyvm serve
 
 test:
