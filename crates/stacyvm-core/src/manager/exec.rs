@@ -155,8 +155,20 @@ impl Manager {
             }
         };
         let run = prepared.provider.exec(&prepared.handle, prepared.spec, raw_tx);
-        let (outcome, ()) = tokio::join!(run, forward);
         let provider = prepared.provider_name.as_str();
+        // If the caller goes away (HTTP client disconnected), dropping `run` kills the process.
+        let outcome = tokio::select! {
+            (outcome, ()) = async { tokio::join!(run, forward) } => outcome,
+            () = events.closed() => {
+                self.events.publish(
+                    "exec.failed",
+                    Some(id),
+                    Some(serde_json::json!({"operation": "exec", "provider": provider, "error": "client disconnected"})),
+                );
+                self.metrics.record("exec", provider, false, started.elapsed());
+                return;
+            }
+        };
         let last = match outcome {
             Ok(outcome) => {
                 let timed_out = outcome.reason == ExitReason::TimedOut;
