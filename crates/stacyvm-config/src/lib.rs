@@ -84,14 +84,27 @@ pub fn search_paths() -> Vec<PathBuf> {
 pub fn load_from(explicit: Option<&Path>, search: &[PathBuf], env: &[(String, String)]) -> Result<Loaded, ConfigError> {
     let (text, source) = read_file(explicit, search)?;
     let (raw, unknown_keys) = build_raw(text.as_deref(), source.as_deref(), env)?;
-    Ok(Loaded { config: Config::from_raw(raw)?, source, unknown_keys })
+    let config = Config::from_raw(raw).map_err(|e| name_env_source(e, env))?;
+    Ok(Loaded { config, source, unknown_keys })
+}
+
+/// Adds `(from STACYVM_X)` to a validation error whose key was set from the environment.
+fn name_env_source(err: ConfigError, env: &[(String, String)]) -> ConfigError {
+    let ConfigError::Invalid { key, message } = err else { return err };
+    let var = schema::leaves().into_iter().find(|leaf| leaf.path == key).map(|leaf| leaf.env_name());
+    match var {
+        Some(var) if !message.contains(&var) && env.iter().any(|(k, v)| *k == var && !v.is_empty()) => {
+            ConfigError::Invalid { message: format!("{message} (from {var})"), key }
+        }
+        _ => ConfigError::Invalid { key, message },
+    }
 }
 
 /// Builds the configuration from YAML text (if any) and environment pairs. No file lookup and
 /// no process environment; reads only the `auth.*_file` secrets named by the values.
 pub fn from_sources(file_text: Option<&str>, env: &[(String, String)]) -> Result<Config, ConfigError> {
     let (raw, _) = build_raw(file_text, None, env)?;
-    Config::from_raw(raw)
+    Config::from_raw(raw).map_err(|e| name_env_source(e, env))
 }
 
 /// Stage 1 only: defaults, overlaid with `file_text`, overlaid with `env`.

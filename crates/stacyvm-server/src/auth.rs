@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, OriginalUri, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -97,7 +97,8 @@ fn is_public(path: &str) -> bool {
 
 /// Axum middleware enforcing [`AuthSettings`].
 pub async fn require_auth(State(auth): State<Arc<AuthSettings>>, mut req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_string();
+    // Nested routers see a stripped path; decide on the full one.
+    let path = req.extensions().get::<OriginalUri>().map_or_else(|| req.uri().path(), |u| u.path()).to_string();
     if is_public(&path) {
         return next.run(req).await;
     }
