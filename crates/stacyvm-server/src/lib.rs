@@ -6,6 +6,7 @@
 //! ([`openapi::ApiDoc`]).
 
 pub mod auth;
+mod cors;
 pub mod error;
 pub mod extract;
 pub mod openapi;
@@ -64,6 +65,10 @@ pub fn router(manager: Arc<Manager>, settings: &HttpSettings) -> Router {
         .with_state(state)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(cors_layer(&settings.cors_allowed_origins))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(cors::PreflightPolicy::new(&settings.cors_allowed_origins)),
+            cors::reject_unlisted_preflight,
+        ))
         .layer(axum::middleware::from_fn(request_id::propagate))
 }
 

@@ -72,7 +72,7 @@ async fn ws_messages(live: &Live, id: &str, first: Message) -> (Vec<serde_json::
 async fn websocket_exec_streams_chunks_then_done_with_exit_code() {
     let live = start().await;
     let id = spawn(&live).await;
-    let req = serde_json::json!({"command": "echo out; echo err >&2; exit 3"}).to_string();
+    let req = serde_json::json!({"command": "echo out; sleep 0.1; echo err >&2; exit 3"}).to_string();
     let (messages, close) = ws_messages(&live, &id, Message::Text(req.into())).await;
     let chunks: Vec<_> = messages.iter().filter(|m| m.get("stream").is_some()).cloned().collect();
     assert_eq!(

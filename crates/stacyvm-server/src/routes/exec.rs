@@ -19,6 +19,9 @@ use crate::error::ApiResult;
 use crate::extract::ApiJson;
 use crate::AppState;
 
+/// How long a streamed exec may take to fail at start before the 200 headers are sent.
+const START_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Routes of this module.
 pub fn routes() -> Router<AppState> {
     Router::new().route("/sandboxes/{id}/exec", post(exec)).route("/sandboxes/{id}/exec/ws", get(exec_ws))
@@ -39,9 +42,17 @@ pub async fn exec(
     if !req.stream {
         return Ok(Json(s.manager.exec(&id, &req).await?).into_response());
     }
-    let events = s.manager.exec_stream(&id, &req).await?;
+    let mut events = s.manager.exec_stream(&id, &req).await?;
+    // Start failures (missing workdir or program) arrive at once: answer them with a normal
+    // JSON error instead of a 200 stream. A silent command delays the headers only briefly.
+    let first = match tokio::time::timeout(START_GRACE, events.recv()).await {
+        Ok(Some(ExecEvent::Failed(err))) => return Err(err.into()),
+        Ok(first) => first,
+        Err(_) => None,
+    };
     let include_exit = req.include_exit;
-    let lines = tokio_stream::wrappers::ReceiverStream::new(events).filter_map(move |event| {
+    let remaining = tokio_stream::wrappers::ReceiverStream::new(events);
+    let lines = futures::stream::iter(first).chain(remaining).filter_map(move |event| {
         let id = id.clone();
         async move { ndjson_line(&id, event, include_exit).map(Ok::<Bytes, Infallible>) }
     });
