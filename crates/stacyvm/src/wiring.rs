@@ -27,7 +27,11 @@ pub fn settings(config: &Config) -> Settings {
         max_sandboxes: d.max_sandboxes,
         max_sandboxes_per_owner: d.max_sandboxes_per_owner,
         max_exec_output_bytes: usize::try_from(d.max_exec_output_bytes).unwrap_or(usize::MAX),
-        preview_domain: config.server.preview_domain.clone(),
+        // The SDK builds preview URLs from this value: never leave it empty.
+        preview_domain: Some(config.server.preview_domain.trim())
+            .filter(|d| !d.is_empty())
+            .unwrap_or("localhost")
+            .to_string(),
         worker_id: "local".into(),
         reaper_interval: d.reaper_interval,
         destroyed_retention: config.retention.destroyed_sandboxes,
@@ -111,5 +115,7 @@ mod tests {
         assert_eq!(s.max_ttl, std::time::Duration::from_secs(7200));
         assert_eq!(s.default_memory_mb, 256);
         assert_eq!(s.default_image, "alpine:latest");
+        let blank = config(&[("STACYVM_SERVER_PREVIEW_DOMAIN", " ")]);
+        assert_eq!(settings(&blank).preview_domain, "localhost");
     }
 }
