@@ -6,14 +6,14 @@
 //! confined to the sandbox directory (see [`crate::hostfs`]); commands are not.
 //!
 //! Layout under the root directory: `<root>/<sandbox-id>/` is the sandbox's `/` (with
-//! `workspace/` and `tmp/`), and `<root>/.console/<sandbox-id>.log` its console log.
+//! `workspace/` and `tmp/`). Console logs are kept in memory.
 
 mod console;
 mod processes;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -29,22 +29,23 @@ use crate::types::{
 };
 use crate::Provider;
 
-/// Directory holding console logs, beside the sandbox directories.
-const CONSOLE_DIR: &str = ".console";
-
 /// The mock provider.
 #[derive(Debug, Clone)]
 pub struct MockProvider {
     root: Arc<PathBuf>,
+    consoles: Arc<console::Consoles>,
+    /// Sandboxes created by this instance that never ran a command: destroying them needs no
+    /// search for leftover processes.
+    untouched: Arc<Mutex<HashSet<String>>>,
 }
 
 impl MockProvider {
     /// Uses (and creates) `root` as the parent of every sandbox directory.
     pub fn new(root: impl Into<PathBuf>) -> ProviderResult<Self> {
         let root = root.into();
-        std::fs::create_dir_all(root.join(CONSOLE_DIR))
+        std::fs::create_dir_all(&root)
             .map_err(|e| ProviderError::Unavailable(format!("create {}: {e}", root.display())))?;
-        Ok(MockProvider { root: Arc::new(root) })
+        Ok(MockProvider { root: Arc::new(root), consoles: Arc::default(), untouched: Arc::default() })
     }
 
     /// Parent directory of all sandboxes.
@@ -59,8 +60,13 @@ impl MockProvider {
         Ok(self.root.join(sandbox_id))
     }
 
-    fn console_path(&self, sandbox_id: &str) -> PathBuf {
-        self.root.join(CONSOLE_DIR).join(format!("{sandbox_id}.log"))
+    fn set_untouched(&self, sandbox_id: &str, untouched: bool) -> bool {
+        let mut set = self.untouched.lock().unwrap_or_else(|e| e.into_inner());
+        if untouched {
+            set.insert(sandbox_id.to_string())
+        } else {
+            set.remove(sandbox_id)
+        }
     }
 
     fn host_root(&self, h: &RuntimeHandle) -> ProviderResult<HostRoot> {
@@ -118,18 +124,20 @@ impl Provider for MockProvider {
 
     async fn create(&self, spec: &SandboxSpec) -> ProviderResult<RuntimeHandle> {
         let dir = self.sandbox_dir(&spec.id)?;
-        let fail = |e: std::io::Error| ProviderError::Failed(format!("create {}: {e}", dir.display()));
-        match tokio::fs::create_dir(&dir).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(ProviderError::Failed(format!("runtime {} already exists", spec.id)))
-            }
-            Err(e) => return Err(fail(e)),
-        }
-        tokio::fs::create_dir(dir.join("workspace")).await.map_err(fail)?;
-        tokio::fs::create_dir(dir.join("tmp")).await.map_err(fail)?;
-        console::append(&self.console_path(&spec.id), &format!("sandbox {} created (image {})", spec.id, spec.image))
-            .await;
+        let target = dir.clone();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::create_dir(&target)?;
+            std::fs::create_dir(target.join("workspace"))?;
+            std::fs::create_dir(target.join("tmp"))
+        })
+        .await
+        .map_err(|e| ProviderError::Failed(format!("create task: {e}")))?
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => ProviderError::Failed(format!("runtime {} already exists", spec.id)),
+            _ => ProviderError::Failed(format!("create {}: {e}", dir.display())),
+        })?;
+        self.set_untouched(&spec.id, true);
+        self.consoles.append(&spec.id, &format!("sandbox {} created (image {})", spec.id, spec.image));
         Ok(RuntimeHandle {
             sandbox_id: spec.id.clone(),
             runtime_id: dir.display().to_string(),
@@ -139,16 +147,23 @@ impl Provider for MockProvider {
 
     async fn destroy(&self, h: &RuntimeHandle) -> ProviderResult<()> {
         let dir = self.sandbox_dir(&h.sandbox_id)?;
+        // Processes started by execs may outlive them; a sandbox that never ran one (and was
+        // created by this instance) cannot have any.
+        let search_processes = !self.set_untouched(&h.sandbox_id, false);
         let target = dir.clone();
-        tokio::task::spawn_blocking(move || processes::kill_all_under(&target))
-            .await
-            .map_err(|e| ProviderError::Failed(format!("kill task: {e}")))?;
-        match tokio::fs::remove_dir_all(&dir).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(ProviderError::Failed(format!("remove {}: {e}", dir.display()))),
-        }
-        let _ = tokio::fs::remove_file(self.console_path(&h.sandbox_id)).await;
+        let removed = tokio::task::spawn_blocking(move || {
+            if search_processes {
+                processes::kill_all_under(&target);
+            }
+            match std::fs::remove_dir_all(&target) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        })
+        .await
+        .map_err(|e| ProviderError::Failed(format!("destroy task: {e}")))?;
+        removed.map_err(|e| ProviderError::Failed(format!("remove {}: {e}", dir.display())))?;
+        self.consoles.remove(&h.sandbox_id);
         Ok(())
     }
 
@@ -201,21 +216,18 @@ impl Provider for MockProvider {
             ("STACYVM_SANDBOX_ID".to_string(), h.sandbox_id.clone()),
         ]);
         env.extend(spec.env.clone());
-        console::append(&self.console_path(&h.sandbox_id), &format!("exec: {}", spec.argv.join(" "))).await;
+        self.set_untouched(&h.sandbox_id, false);
+        self.consoles.append(&h.sandbox_id, &format!("exec: {}", spec.argv.join(" ")));
         let outcome =
             host_exec::run(HostCommand { argv: &spec.argv, env: &env, cwd: &cwd, timeout: spec.timeout }, output)
                 .await?;
-        console::append(
-            &self.console_path(&h.sandbox_id),
-            &format!("exit: {} ({:?})", outcome.reason.exit_code(), outcome.reason),
-        )
-        .await;
+        self.consoles.append(&h.sandbox_id, &format!("exit: {} ({:?})", outcome.reason.exit_code(), outcome.reason));
         Ok(outcome)
     }
 
     async fn logs(&self, h: &RuntimeHandle, lines: usize) -> ProviderResult<Vec<String>> {
         self.host_root(h)?;
-        Ok(console::tail(&self.console_path(&h.sandbox_id), lines).await)
+        Ok(self.consoles.tail(&h.sandbox_id, lines))
     }
 
     async fn write_file(&self, h: &RuntimeHandle, path: &SandboxPath, content: Bytes, mode: u32) -> ProviderResult<()> {
