@@ -54,6 +54,12 @@ impl From<StoreError> for CoreError {
     }
 }
 
+impl From<stacyvm_provider::FsError> for CoreError {
+    fn from(e: stacyvm_provider::FsError) -> Self {
+        ProviderError::from(e).into()
+    }
+}
+
 impl From<ProviderError> for CoreError {
     fn from(e: ProviderError) -> Self {
         match e {

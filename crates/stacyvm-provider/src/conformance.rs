@@ -14,9 +14,9 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 use crate::error::ProviderError;
-use crate::path::SandboxPath;
 use crate::types::{ExecSpec, ExitReason, OutputChunk, RuntimeHandle, RuntimeState, SandboxSpec};
 use crate::Provider;
+use crate::SandboxPath;
 
 /// Image the suite asks for; providers that pull images must be able to serve it.
 pub const DEFAULT_IMAGE: &str = "alpine:latest";

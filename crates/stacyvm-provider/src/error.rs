@@ -29,6 +29,18 @@ pub enum ProviderError {
 /// Result alias.
 pub type ProviderResult<T> = Result<T, ProviderError>;
 
+impl From<stacyvm_fs::FsError> for ProviderError {
+    fn from(e: stacyvm_fs::FsError) -> Self {
+        use stacyvm_fs::FsError;
+        match e {
+            FsError::NotFound(p) => ProviderError::FileNotFound(p),
+            FsError::PathEscape(p) => ProviderError::PathEscape(p),
+            FsError::InvalidInput(m) => ProviderError::InvalidInput(m),
+            FsError::Failed(m) => ProviderError::Failed(m),
+        }
+    }
+}
+
 impl ProviderError {
     /// Wraps an I/O error for the given sandbox path, mapping `ENOENT` to [`FileNotFound`].
     ///

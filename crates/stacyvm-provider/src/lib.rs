@@ -10,9 +10,7 @@ pub mod capabilities;
 pub mod conformance;
 pub mod error;
 pub mod host_exec;
-pub mod hostfs;
 pub mod mock;
-pub mod path;
 pub mod registry;
 mod types;
 
@@ -24,11 +22,9 @@ use tokio::sync::mpsc;
 
 pub use capabilities::Capabilities;
 pub use error::{ProviderError, ProviderResult};
-pub use path::SandboxPath;
 pub use registry::ProviderRegistry;
-pub use types::{
-    ExecOutcome, ExecSpec, ExitReason, FileEntry, FileReader, OutputChunk, RuntimeHandle, RuntimeState, SandboxSpec,
-};
+pub use stacyvm_fs::{FileEntry, FsError, SandboxPath};
+pub use types::{ExecOutcome, ExecSpec, ExitReason, FileReader, OutputChunk, RuntimeHandle, RuntimeState, SandboxSpec};
 
 /// A sandbox backend. Implementations must be cheap to share (`Arc<dyn Provider>`).
 #[async_trait]

@@ -102,21 +102,6 @@ pub struct ExecOutcome {
     pub duration: Duration,
 }
 
-/// Metadata of a file inside a sandbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileEntry {
-    /// Absolute path inside the sandbox.
-    pub path: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Permission bits.
-    pub mode: u32,
-    /// Directory?
-    pub is_dir: bool,
-    /// Modification time, seconds since the epoch.
-    pub mtime: i64,
-}
-
 /// A file opened for streaming reads.
 pub struct FileReader {
     /// Size at open time.

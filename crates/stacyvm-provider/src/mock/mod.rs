@@ -22,12 +22,9 @@ use tokio::sync::mpsc;
 use crate::capabilities::Capabilities;
 use crate::error::{ProviderError, ProviderResult};
 use crate::host_exec::{self, HostCommand};
-use crate::hostfs::HostRoot;
-use crate::path::SandboxPath;
-use crate::types::{
-    ExecOutcome, ExecSpec, FileEntry, FileReader, OutputChunk, RuntimeHandle, RuntimeState, SandboxSpec,
-};
+use crate::types::{ExecOutcome, ExecSpec, FileReader, OutputChunk, RuntimeHandle, RuntimeState, SandboxSpec};
 use crate::Provider;
+use stacyvm_fs::{FileEntry, HostRoot, ResolveMode, SandboxPath};
 
 /// The mock provider.
 #[derive(Debug, Clone)]
@@ -74,19 +71,20 @@ impl MockProvider {
         if !dir.is_dir() {
             return Err(ProviderError::RuntimeMissing(h.sandbox_id.clone()));
         }
-        HostRoot::open(&dir)
+        Ok(HostRoot::open(&dir, ResolveMode::Beneath)?)
     }
 
     /// Runs a blocking file operation against the sandbox root.
     async fn with_root<T, F>(&self, h: &RuntimeHandle, op: F) -> ProviderResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&HostRoot) -> ProviderResult<T> + Send + 'static,
+        F: FnOnce(&HostRoot) -> stacyvm_fs::FsResult<T> + Send + 'static,
     {
         let root = self.host_root(h)?;
         tokio::task::spawn_blocking(move || op(&root))
             .await
             .map_err(|e| ProviderError::Failed(format!("file task: {e}")))?
+            .map_err(ProviderError::from)
     }
 }
 

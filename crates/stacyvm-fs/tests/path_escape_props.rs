@@ -4,8 +4,7 @@
 use std::os::unix::fs::symlink;
 
 use proptest::prelude::*;
-use stacyvm_provider::hostfs::HostRoot;
-use stacyvm_provider::SandboxPath;
+use stacyvm_fs::{HostRoot, ResolveMode, SandboxPath};
 
 const SECRET: &[u8] = b"host secret outside the sandbox";
 
@@ -65,9 +64,12 @@ proptest! {
     }
 
     #[test]
-    fn no_path_reads_or_writes_outside_the_root(raw in path_string()) {
+    fn no_path_reads_or_writes_outside_the_root(
+        raw in path_string(),
+        mode in prop_oneof![Just(ResolveMode::Beneath), Just(ResolveMode::InRoot)],
+    ) {
         let (dir, root_dir) = hostile_root();
-        let root = HostRoot::open(&root_dir).unwrap();
+        let root = HostRoot::open(&root_dir, mode).unwrap();
         let Ok(path) = SandboxPath::parse(&raw) else { return Ok(()) };
         if let Ok((mut file, _)) = root.open_read(&path) {
             let mut content = Vec::new();

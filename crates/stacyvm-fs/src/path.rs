@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::error::ProviderError;
+use crate::FsError;
 
 /// Default directory for relative paths and execs.
 pub const WORKSPACE: &str = "/workspace";
@@ -24,12 +24,12 @@ impl SandboxPath {
     }
 
     /// Parses user input. Relative paths are taken relative to `/workspace`.
-    pub fn parse(raw: &str) -> Result<Self, ProviderError> {
+    pub fn parse(raw: &str) -> Result<Self, FsError> {
         if raw.trim().is_empty() {
-            return Err(ProviderError::InvalidInput("path is required".into()));
+            return Err(FsError::InvalidInput("path is required".into()));
         }
         if raw.contains('\0') {
-            return Err(ProviderError::InvalidInput("path contains a NUL byte".into()));
+            return Err(FsError::InvalidInput("path contains a NUL byte".into()));
         }
         let joined;
         let absolute = if raw.starts_with('/') {
@@ -44,7 +44,7 @@ impl SandboxPath {
                 "" | "." => {}
                 ".." => {
                     if components.pop().is_none() {
-                        return Err(ProviderError::PathEscape(raw.to_string()));
+                        return Err(FsError::PathEscape(raw.to_string()));
                     }
                 }
                 name => components.push(name.to_string()),
@@ -116,10 +116,10 @@ mod tests {
             assert_eq!(SandboxPath::parse(raw).unwrap().to_string(), want, "{raw}");
         }
         for bad in ["/..", "/workspace/../../etc/passwd", "../../x", "/a/../../b"] {
-            assert!(matches!(SandboxPath::parse(bad), Err(ProviderError::PathEscape(_))), "{bad}");
+            assert!(matches!(SandboxPath::parse(bad), Err(FsError::PathEscape(_))), "{bad}");
         }
         for bad in ["", "   ", "/a\0b"] {
-            assert!(matches!(SandboxPath::parse(bad), Err(ProviderError::InvalidInput(_))), "{bad:?}");
+            assert!(matches!(SandboxPath::parse(bad), Err(FsError::InvalidInput(_))), "{bad:?}");
         }
         assert_eq!(SandboxPath::parse("/").unwrap().relative(), ".");
         assert_eq!(SandboxPath::parse("/x/y").unwrap().parent().to_string(), "/x");

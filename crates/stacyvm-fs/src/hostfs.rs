@@ -1,11 +1,15 @@
-//! File operations on a host directory that serves as a sandbox root.
+//! File operations on a directory that serves as a sandbox root.
 //!
-//! Every path is resolved with `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)` from a
-//! descriptor of the root, so neither `..` nor a symlink (absolute or relative) can reach
-//! outside it: the kernel refuses the lookup with `EXDEV`, which becomes
-//! [`ProviderError::PathEscape`]. Final operations use `*at` calls on a resolved parent
-//! descriptor; recursive deletion never follows symlinks. All calls block: run them on the
-//! blocking pool.
+//! Every path is resolved with `openat2` from a descriptor of the root, so neither `..` nor a
+//! symlink can reach outside it:
+//! - [`ResolveMode::Beneath`] (a host directory, e.g. the `mock` provider): any attempt to leave
+//!   the root, including an absolute symlink, is refused by the kernel with `EXDEV`, which
+//!   becomes [`FsError::PathEscape`].
+//! - [`ResolveMode::InRoot`] (inside a sandbox, e.g. the agent): absolute symlinks and `..` are
+//!   resolved as if the root were `/`, like a chroot, which is what programs in the sandbox see.
+//!
+//! Final operations use `*at` calls on a resolved parent descriptor; recursive deletion never
+//! follows symlinks. All calls block: run them on a blocking thread.
 
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -13,21 +17,30 @@ use std::path::Path;
 
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, ResolveFlags, Stat};
 
-use crate::error::{ProviderError, ProviderResult};
 use crate::path::SandboxPath;
-use crate::types::FileEntry;
+use crate::{FileEntry, FsError, FsResult};
 
 /// Most paths a glob may return.
 const GLOB_LIMIT: usize = 10_000;
 
-/// A directory on the host treated as `/` of a sandbox.
+/// How symlinks and `..` that point outside the root are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResolveMode {
+    /// Refuse them (`PathEscape`): for host directories.
+    Beneath,
+    /// Resolve them relative to the root, like a chroot: for the sandbox's own `/`.
+    InRoot,
+}
+
+/// A directory treated as `/` of a sandbox.
 #[derive(Debug)]
 pub struct HostRoot {
     fd: OwnedFd,
+    mode: ResolveMode,
 }
 
-fn io_err(path: &SandboxPath, e: rustix::io::Errno) -> ProviderError {
-    ProviderError::from_io(&path.to_string(), std::io::Error::from(e))
+fn io_err(path: &SandboxPath, e: rustix::io::Errno) -> FsError {
+    FsError::from_io(&path.to_string(), std::io::Error::from(e))
 }
 
 fn entry_from_stat(path: String, st: &Stat) -> FileEntry {
@@ -42,29 +55,32 @@ fn entry_from_stat(path: String, st: &Stat) -> FileEntry {
 
 impl HostRoot {
     /// Opens an existing directory as a sandbox root.
-    pub fn open(dir: &Path) -> ProviderResult<Self> {
+    pub fn open(dir: &Path, mode: ResolveMode) -> FsResult<Self> {
         let fd = rustix::fs::open(dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| ProviderError::Failed(format!("open sandbox root {}: {e}", dir.display())))?;
-        Ok(HostRoot { fd })
+            .map_err(|e| FsError::Failed(format!("open sandbox root {}: {e}", dir.display())))?;
+        Ok(HostRoot { fd, mode })
     }
 
-    fn resolve(&self, path: &SandboxPath, flags: OFlags, mode: Mode) -> ProviderResult<OwnedFd> {
+    fn resolve(&self, path: &SandboxPath, flags: OFlags, mode: Mode) -> FsResult<OwnedFd> {
         rustix::fs::openat2(
             &self.fd,
             path.relative(),
             flags | OFlags::CLOEXEC,
             mode,
-            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+            match self.mode {
+                ResolveMode::Beneath => ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+                ResolveMode::InRoot => ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+            },
         )
         .map_err(|e| io_err(path, e))
     }
 
-    fn resolve_dir(&self, path: &SandboxPath) -> ProviderResult<OwnedFd> {
+    fn resolve_dir(&self, path: &SandboxPath) -> FsResult<OwnedFd> {
         self.resolve(path, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())
     }
 
     /// `mkdir -p` beneath the root; returns a descriptor of the directory.
-    pub fn ensure_dir(&self, path: &SandboxPath) -> ProviderResult<OwnedFd> {
+    pub fn ensure_dir(&self, path: &SandboxPath) -> FsResult<OwnedFd> {
         let mut prefix = SandboxPath::root();
         for name in path.components() {
             let parent = self.resolve_dir(&prefix)?;
@@ -77,21 +93,21 @@ impl HostRoot {
         self.resolve_dir(path)
     }
 
-    fn require_not_root(path: &SandboxPath) -> ProviderResult<()> {
+    fn require_not_root(path: &SandboxPath) -> FsResult<()> {
         if path.is_root() {
-            return Err(ProviderError::InvalidInput("this operation is not allowed on /".into()));
+            return Err(FsError::InvalidInput("this operation is not allowed on /".into()));
         }
         Ok(())
     }
 
     /// Writes atomically: a temporary file in the same directory, then a rename over `path`.
-    pub fn write(&self, path: &SandboxPath, content: &[u8], mode: u32) -> ProviderResult<()> {
+    pub fn write(&self, path: &SandboxPath, content: &[u8], mode: u32) -> FsResult<()> {
         Self::require_not_root(path)?;
         let parent = self.ensure_dir(&path.parent())?;
         let name = path.file_name();
         if let Ok(st) = rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
             if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-                return Err(ProviderError::InvalidInput(format!("{path} is a directory")));
+                return Err(FsError::InvalidInput(format!("{path} is a directory")));
             }
         }
         let tmp_name = format!(".{name}.stacyvm-{:08x}", rand_u32());
@@ -104,7 +120,7 @@ impl HostRoot {
         .map_err(|e| io_err(path, e))?;
         let result = (|| {
             let mut file = std::fs::File::from(fd);
-            file.write_all(content).map_err(|e| ProviderError::from_io(&path.to_string(), e))?;
+            file.write_all(content).map_err(|e| FsError::from_io(&path.to_string(), e))?;
             rustix::fs::fchmod(file.as_fd(), Mode::from_raw_mode(mode)).map_err(|e| io_err(path, e))?;
             rustix::fs::renameat(&parent, tmp_name.as_str(), &parent, name).map_err(|e| io_err(path, e))
         })();
@@ -115,25 +131,25 @@ impl HostRoot {
     }
 
     /// Opens a regular file for reading; returns it with its size.
-    pub fn open_read(&self, path: &SandboxPath) -> ProviderResult<(std::fs::File, u64)> {
+    pub fn open_read(&self, path: &SandboxPath) -> FsResult<(std::fs::File, u64)> {
         let fd = self.resolve(path, OFlags::RDONLY, Mode::empty())?;
         let st = rustix::fs::fstat(&fd).map_err(|e| io_err(path, e))?;
         match FileType::from_raw_mode(st.st_mode) {
             FileType::RegularFile => Ok((std::fs::File::from(fd), st.st_size.max(0) as u64)),
-            FileType::Directory => Err(ProviderError::InvalidInput(format!("{path} is a directory"))),
-            _ => Err(ProviderError::InvalidInput(format!("{path} is not a regular file"))),
+            FileType::Directory => Err(FsError::InvalidInput(format!("{path} is a directory"))),
+            _ => Err(FsError::InvalidInput(format!("{path} is not a regular file"))),
         }
     }
 
     /// Metadata, following symlinks beneath the root.
-    pub fn stat(&self, path: &SandboxPath) -> ProviderResult<FileEntry> {
+    pub fn stat(&self, path: &SandboxPath) -> FsResult<FileEntry> {
         let fd = self.resolve(path, OFlags::PATH, Mode::empty())?;
         let st = rustix::fs::fstat(&fd).map_err(|e| io_err(path, e))?;
         Ok(entry_from_stat(path.to_string(), &st))
     }
 
     /// Direct children sorted by name (symlinks are reported, not followed).
-    pub fn list(&self, path: &SandboxPath) -> ProviderResult<Vec<FileEntry>> {
+    pub fn list(&self, path: &SandboxPath) -> FsResult<Vec<FileEntry>> {
         let fd = self.resolve(path, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())?;
         let names = read_names(&fd).map_err(|e| io_err(path, e))?;
         let mut entries = Vec::with_capacity(names.len());
@@ -146,7 +162,7 @@ impl HostRoot {
     }
 
     /// Renames `from` to `to`, creating `to`'s parent.
-    pub fn rename(&self, from: &SandboxPath, to: &SandboxPath) -> ProviderResult<()> {
+    pub fn rename(&self, from: &SandboxPath, to: &SandboxPath) -> FsResult<()> {
         Self::require_not_root(from)?;
         Self::require_not_root(to)?;
         let from_parent = self.resolve_dir(&from.parent())?;
@@ -156,7 +172,7 @@ impl HostRoot {
     }
 
     /// Changes permission bits of the file `path` resolves to.
-    pub fn chmod(&self, path: &SandboxPath, mode: u32) -> ProviderResult<()> {
+    pub fn chmod(&self, path: &SandboxPath, mode: u32) -> FsResult<()> {
         let fd = self.resolve(path, OFlags::PATH, Mode::empty())?;
         // fchmod does not accept O_PATH descriptors; the /proc link names exactly the inode
         // that was resolved beneath the root.
@@ -165,7 +181,7 @@ impl HostRoot {
     }
 
     /// Deletes a file or directory; a non-empty directory needs `recursive`.
-    pub fn remove(&self, path: &SandboxPath, recursive: bool) -> ProviderResult<()> {
+    pub fn remove(&self, path: &SandboxPath, recursive: bool) -> FsResult<()> {
         Self::require_not_root(path)?;
         let parent = self.resolve_dir(&path.parent())?;
         let name = path.file_name();
@@ -181,9 +197,9 @@ impl HostRoot {
     }
 
     /// Shell-glob expansion (`*`, `?`, `[...]`) per path component; results sorted.
-    pub fn glob(&self, pattern: &str) -> ProviderResult<Vec<String>> {
+    pub fn glob(&self, pattern: &str) -> FsResult<Vec<String>> {
         if pattern.split('/').any(|c| c == "..") {
-            return Err(ProviderError::PathEscape(pattern.to_string()));
+            return Err(FsError::PathEscape(pattern.to_string()));
         }
         let base = SandboxPath::parse(pattern)?;
         let mut current = vec![SandboxPath::root()];
@@ -193,7 +209,7 @@ impl HostRoot {
                 next = current.into_iter().map(|p| p.join(component)).collect();
             } else {
                 let matcher = glob::Pattern::new(component)
-                    .map_err(|e| ProviderError::InvalidInput(format!("invalid glob pattern: {e}")))?;
+                    .map_err(|e| FsError::InvalidInput(format!("invalid glob pattern: {e}")))?;
                 for dir in &current {
                     let Ok(fd) = self.resolve(dir, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()) else {
                         continue;
@@ -204,7 +220,7 @@ impl HostRoot {
                         if matcher.matches(&name) {
                             next.push(dir.join(&name));
                             if next.len() > GLOB_LIMIT {
-                                return Err(ProviderError::InvalidInput(format!(
+                                return Err(FsError::InvalidInput(format!(
                                     "glob matches more than {GLOB_LIMIT} paths"
                                 )));
                             }
