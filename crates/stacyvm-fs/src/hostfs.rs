@@ -37,6 +37,9 @@ pub enum ResolveMode {
 pub struct HostRoot {
     fd: OwnedFd,
     mode: ResolveMode,
+    /// Owner given to files and directories this root creates (the agent runs as root but
+    /// creates files for the sandbox user).
+    owner: Option<(u32, u32)>,
 }
 
 fn io_err(path: &SandboxPath, e: rustix::io::Errno) -> FsError {
@@ -58,7 +61,19 @@ impl HostRoot {
     pub fn open(dir: &Path, mode: ResolveMode) -> FsResult<Self> {
         let fd = rustix::fs::open(dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| FsError::Failed(format!("open sandbox root {}: {e}", dir.display())))?;
-        Ok(HostRoot { fd, mode })
+        Ok(HostRoot { fd, mode, owner: None })
+    }
+
+    /// Makes created files and directories belong to `uid:gid` (`u32::MAX`, the "no change"
+    /// value of chown, is ignored).
+    pub fn with_owner(mut self, uid: u32, gid: u32) -> Self {
+        self.owner = (uid != u32::MAX && gid != u32::MAX).then_some((uid, gid));
+        self
+    }
+
+    fn chown_created(&self, dir: &OwnedFd, name: &str) -> rustix::io::Result<()> {
+        let Some((uid, gid)) = self.owner else { return Ok(()) };
+        rustix::fs::chownat(dir, name, Some(raw_uid(uid)), Some(raw_gid(gid)), AtFlags::SYMLINK_NOFOLLOW)
     }
 
     fn resolve(&self, path: &SandboxPath, flags: OFlags, mode: Mode) -> FsResult<OwnedFd> {
@@ -86,7 +101,8 @@ impl HostRoot {
             let parent = self.resolve_dir(&prefix)?;
             prefix = prefix.join(name);
             match rustix::fs::mkdirat(&parent, name.as_str(), Mode::from_raw_mode(0o755)) {
-                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Ok(()) => self.chown_created(&parent, name).map_err(|e| io_err(&prefix, e))?,
+                Err(rustix::io::Errno::EXIST) => {}
                 Err(e) => return Err(io_err(&prefix, e)),
             }
         }
@@ -121,6 +137,10 @@ impl HostRoot {
         let result = (|| {
             let mut file = std::fs::File::from(fd);
             file.write_all(content).map_err(|e| FsError::from_io(&path.to_string(), e))?;
+            if let Some((uid, gid)) = self.owner {
+                rustix::fs::fchown(file.as_fd(), Some(raw_uid(uid)), Some(raw_gid(gid)))
+                    .map_err(|e| io_err(path, e))?;
+            }
             rustix::fs::fchmod(file.as_fd(), Mode::from_raw_mode(mode)).map_err(|e| io_err(path, e))?;
             rustix::fs::renameat(&parent, tmp_name.as_str(), &parent, name).map_err(|e| io_err(path, e))
         })();
@@ -238,6 +258,16 @@ impl HostRoot {
         found.sort();
         Ok(found)
     }
+}
+
+fn raw_uid(uid: u32) -> rustix::fs::Uid {
+    // SAFETY: `with_owner` never stores u32::MAX (-1), the only invalid value.
+    unsafe { rustix::fs::Uid::from_raw(uid) }
+}
+
+fn raw_gid(gid: u32) -> rustix::fs::Gid {
+    // SAFETY: as for `raw_uid`.
+    unsafe { rustix::fs::Gid::from_raw(gid) }
 }
 
 fn is_wildcard(component: &str) -> bool {
