@@ -118,10 +118,19 @@ impl HostRoot {
 
     /// Writes atomically: a temporary file in the same directory, then a rename over `path`.
     pub fn write(&self, path: &SandboxPath, content: &[u8], mode: u32) -> FsResult<()> {
+        let mut pending = self.begin_write(path, mode)?;
+        pending.write_chunk(content)?;
+        pending.commit()
+    }
+
+    /// Starts a streamed write: chunks go to a temporary file beside `path`, which replaces
+    /// `path` on [`PendingWrite::commit`]. Dropping it uncommitted removes the temporary file,
+    /// so a failed or cancelled transfer never leaves a partial file.
+    pub fn begin_write(&self, path: &SandboxPath, mode: u32) -> FsResult<PendingWrite> {
         Self::require_not_root(path)?;
         let parent = self.ensure_dir(&path.parent())?;
-        let name = path.file_name();
-        if let Ok(st) = rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+        let name = path.file_name().to_string();
+        if let Ok(st) = rustix::fs::statat(&parent, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
             if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
                 return Err(FsError::InvalidInput(format!("{path} is a directory")));
             }
@@ -134,20 +143,17 @@ impl HostRoot {
             Mode::from_raw_mode(0o600),
         )
         .map_err(|e| io_err(path, e))?;
-        let result = (|| {
-            let mut file = std::fs::File::from(fd);
-            file.write_all(content).map_err(|e| FsError::from_io(&path.to_string(), e))?;
-            if let Some((uid, gid)) = self.owner {
-                rustix::fs::fchown(file.as_fd(), Some(raw_uid(uid)), Some(raw_gid(gid)))
-                    .map_err(|e| io_err(path, e))?;
-            }
-            rustix::fs::fchmod(file.as_fd(), Mode::from_raw_mode(mode)).map_err(|e| io_err(path, e))?;
-            rustix::fs::renameat(&parent, tmp_name.as_str(), &parent, name).map_err(|e| io_err(path, e))
-        })();
-        if result.is_err() {
-            let _ = rustix::fs::unlinkat(&parent, tmp_name.as_str(), AtFlags::empty());
-        }
-        result
+        Ok(PendingWrite {
+            file: std::fs::File::from(fd),
+            parent,
+            tmp_name,
+            name,
+            path: path.clone(),
+            mode,
+            owner: self.owner,
+            written: 0,
+            committed: false,
+        })
     }
 
     /// Opens a regular file for reading; returns it with its size.
@@ -268,6 +274,56 @@ fn raw_uid(uid: u32) -> rustix::fs::Uid {
 fn raw_gid(gid: u32) -> rustix::fs::Gid {
     // SAFETY: as for `raw_uid`.
     unsafe { rustix::fs::Gid::from_raw(gid) }
+}
+
+/// A write in progress (see [`HostRoot::begin_write`]).
+#[derive(Debug)]
+pub struct PendingWrite {
+    file: std::fs::File,
+    parent: OwnedFd,
+    tmp_name: String,
+    name: String,
+    path: SandboxPath,
+    mode: u32,
+    owner: Option<(u32, u32)>,
+    written: u64,
+    committed: bool,
+}
+
+impl PendingWrite {
+    /// Appends a chunk.
+    pub fn write_chunk(&mut self, chunk: &[u8]) -> FsResult<()> {
+        self.file.write_all(chunk).map_err(|e| FsError::from_io(&self.path.to_string(), e))?;
+        self.written += chunk.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Applies owner and mode, then atomically replaces the target.
+    pub fn commit(mut self) -> FsResult<()> {
+        let path = self.path.clone();
+        if let Some((uid, gid)) = self.owner {
+            rustix::fs::fchown(self.file.as_fd(), Some(raw_uid(uid)), Some(raw_gid(gid)))
+                .map_err(|e| io_err(&path, e))?;
+        }
+        rustix::fs::fchmod(self.file.as_fd(), Mode::from_raw_mode(self.mode)).map_err(|e| io_err(&path, e))?;
+        rustix::fs::renameat(&self.parent, self.tmp_name.as_str(), &self.parent, self.name.as_str())
+            .map_err(|e| io_err(&path, e))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for PendingWrite {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = rustix::fs::unlinkat(&self.parent, self.tmp_name.as_str(), AtFlags::empty());
+        }
+    }
 }
 
 fn is_wildcard(component: &str) -> bool {

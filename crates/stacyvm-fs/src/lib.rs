@@ -8,7 +8,7 @@
 pub mod hostfs;
 pub mod path;
 
-pub use hostfs::{HostRoot, ResolveMode};
+pub use hostfs::{HostRoot, PendingWrite, ResolveMode};
 pub use path::{SandboxPath, WORKSPACE};
 
 /// Metadata of a file inside a sandbox.
