@@ -6,6 +6,7 @@
 //! shared [`conformance`] suite in its own tests. The [`mock`] provider ("temp directories on
 //! the host", no isolation) lives here too.
 
+pub mod agent_client;
 pub mod capabilities;
 pub mod conformance;
 pub mod error;

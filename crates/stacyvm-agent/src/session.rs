@@ -1,0 +1,139 @@
+//! One connection from the host: handshake, then requests multiplexed by channel.
+//!
+//! The read loop dispatches each frame; requests run as tasks that send their frames through
+//! one writer task. Input for a running request (stdin, file chunks, signals) is forwarded to
+//! that request's task. A channel is busy while its task runs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use stacyvm_agent_proto::{agent_handshake, encode, read_frame, Body, ErrorKind, Frame, Message};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
+
+use crate::reaper::Reaper;
+use crate::{exec, files, Options};
+
+/// Input forwarded to a running request.
+#[derive(Debug)]
+pub enum Input {
+    /// Stdin bytes or file chunk.
+    Data(Bytes),
+    /// End of stdin or of the file stream.
+    End,
+    /// Deliver a signal.
+    Signal(i32),
+    /// Stop now.
+    Cancel,
+}
+
+/// What every request task can reach.
+pub struct Context {
+    /// Command-line options.
+    pub opts: Options,
+    /// Child registry.
+    pub reaper: Reaper,
+}
+
+/// Sends frames to the host.
+pub type Out = mpsc::Sender<Frame>;
+
+/// Accepts connections forever.
+pub async fn listen(opts: Options, reaper: Reaper) -> std::io::Result<()> {
+    let _ = std::fs::remove_file(&opts.listen);
+    let listener = UnixListener::bind(&opts.listen)?;
+    std::fs::set_permissions(&opts.listen, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    let ctx = Arc::new(Context { opts, reaper });
+    loop {
+        let (stream, _) = listener.accept().await?;
+        tokio::spawn(serve(stream, Arc::clone(&ctx)));
+    }
+}
+
+async fn serve(mut stream: UnixStream, ctx: Arc<Context>) {
+    let features = vec!["exec".to_string(), "files".to_string(), "stdin".to_string()];
+    if agent_handshake(&mut stream, env!("CARGO_PKG_VERSION"), &features).await.is_err() {
+        return;
+    }
+    let (mut reader, mut writer) = stream.into_split();
+    let (out, mut out_rx) = mpsc::channel::<Frame>(256);
+    tokio::spawn(async move {
+        let mut buf = BytesMut::new();
+        while let Some(frame) = out_rx.recv().await {
+            buf.clear();
+            let _ = encode(&frame, &mut buf);
+            // Batch whatever else is ready into the same write.
+            while buf.len() < 1 << 20 {
+                let Ok(next) = out_rx.try_recv() else { break };
+                let _ = encode(&next, &mut buf);
+            }
+            if writer.write_all(&buf).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut inputs: HashMap<u32, mpsc::Sender<Input>> = HashMap::new();
+    while let Ok(Some(frame)) = read_frame(&mut reader).await {
+        let channel = frame.channel;
+        let forward = match frame.body {
+            Body::Stdin(data) | Body::FileData(data) => Some(Input::Data(data)),
+            Body::Control(Message::StdinClose) | Body::Control(Message::FileEnd { .. }) => Some(Input::End),
+            Body::Control(Message::Signal { signal }) => Some(Input::Signal(signal)),
+            Body::Control(Message::Cancel) => Some(Input::Cancel),
+            Body::Control(message) => {
+                if inputs.get(&channel).is_some_and(|tx| !tx.is_closed()) {
+                    let busy = Message::error(ErrorKind::Busy, format!("channel {channel} is busy"));
+                    let _ = out.send(Frame::control(channel, busy)).await;
+                    continue;
+                }
+                let (tx, rx) = mpsc::channel(64);
+                if start(&ctx, channel, message, rx, out.clone()) {
+                    inputs.insert(channel, tx);
+                }
+                None
+            }
+            Body::Stdout(_) | Body::Stderr(_) => None,
+        };
+        if let Some(input) = forward {
+            if let Some(tx) = inputs.get(&channel) {
+                if tx.send(input).await.is_err() {
+                    inputs.remove(&channel);
+                }
+            }
+        }
+    }
+    // The host went away: dropping every input and the writer stops running requests.
+}
+
+/// Starts a request task; returns whether it takes input.
+fn start(ctx: &Arc<Context>, channel: u32, message: Message, input: mpsc::Receiver<Input>, out: Out) -> bool {
+    let ctx = Arc::clone(ctx);
+    match message {
+        Message::Exec(spec) => {
+            tokio::spawn(async move { exec::run(&ctx, channel, spec, input, out).await });
+            true
+        }
+        Message::FileWrite { path, mode, uid, gid, size } => {
+            let req = files::WriteRequest { path, mode, owner: (uid, gid), announced: size };
+            tokio::spawn(async move { files::write(&ctx, channel, req, input, out).await });
+            true
+        }
+        Message::FileRead { path } => {
+            tokio::spawn(async move { files::read(&ctx, channel, path, input, out).await });
+            true
+        }
+        Message::Ping => {
+            tokio::spawn(async move { out.send(Frame::control(channel, Message::Pong)).await });
+            false
+        }
+        other => {
+            tokio::spawn(async move {
+                let reply = files::simple(&ctx, other).await;
+                let _ = out.send(Frame::control(channel, reply)).await;
+            });
+            false
+        }
+    }
+}

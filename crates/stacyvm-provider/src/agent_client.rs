@@ -1,0 +1,343 @@
+//! The host side of the agent protocol: one connection per sandbox, many concurrent requests.
+//!
+//! A reader task routes incoming frames to the request waiting on their channel; requests send
+//! through a writer task. Dropping a request's future sends `cancel` for its channel, which
+//! kills the process (exec) or discards the partial file (write) inside the sandbox.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use stacyvm_agent_proto::{
+    client_handshake, encode, read_frame, Body, DataKind, ErrorKind, ExecStart, ExitReason as WireReason, Frame,
+    HelloAck, Message, MAX_CHUNK,
+};
+use stacyvm_types::exec::StreamName;
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::net::UnixStream;
+use tokio::sync::mpsc;
+
+use crate::error::{ProviderError, ProviderResult};
+use crate::types::{ExecOutcome, ExecSpec, ExitReason, FileReader, OutputChunk};
+use stacyvm_fs::FileEntry;
+
+type Routes = Arc<Mutex<HashMap<u32, mpsc::UnboundedSender<Body>>>>;
+
+/// A connection to one sandbox's agent.
+#[derive(Clone)]
+pub struct AgentClient {
+    out: mpsc::Sender<Frame>,
+    routes: Routes,
+    next_channel: Arc<AtomicU32>,
+    /// What the agent announced.
+    pub hello: HelloAck,
+}
+
+/// A channel in use; dropping it before the request finished cancels the request.
+struct Request {
+    channel: u32,
+    incoming: mpsc::UnboundedReceiver<Body>,
+    out: mpsc::Sender<Frame>,
+    routes: Routes,
+    finished: bool,
+}
+
+impl Request {
+    async fn send(&self, body: Body) -> ProviderResult<()> {
+        self.out.send(Frame { channel: self.channel, body }).await.map_err(|_| closed())
+    }
+
+    async fn recv(&mut self) -> ProviderResult<Body> {
+        let body = self.incoming.recv().await.ok_or_else(closed)?;
+        if let Body::Control(m) = &body {
+            if m.ends_request() {
+                self.finished = true;
+            }
+        }
+        Ok(body)
+    }
+
+    /// Waits for the single control reply of a simple request.
+    async fn reply(&mut self) -> ProviderResult<Message> {
+        loop {
+            if let Body::Control(message) = self.recv().await? {
+                return into_result(message);
+            }
+        }
+    }
+}
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        self.routes.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.channel);
+        if !self.finished {
+            let _ = self.out.try_send(Frame::control(self.channel, Message::Cancel));
+        }
+    }
+}
+
+fn closed() -> ProviderError {
+    ProviderError::Failed("connection to the sandbox agent closed".into())
+}
+
+/// Turns an `error` reply into the matching provider error.
+fn into_result(message: Message) -> ProviderResult<Message> {
+    match message {
+        Message::Error { kind, message } => Err(match kind {
+            ErrorKind::NotFound => ProviderError::FileNotFound(message.trim_start_matches("file not found: ").into()),
+            ErrorKind::PathEscape => ProviderError::PathEscape(message),
+            ErrorKind::InvalidInput => {
+                ProviderError::InvalidInput(message.trim_start_matches("invalid input: ").to_string())
+            }
+            ErrorKind::Unsupported => ProviderError::Unsupported("requested by the agent"),
+            ErrorKind::Busy | ErrorKind::Failed => ProviderError::Failed(message),
+        }),
+        other => Ok(other),
+    }
+}
+
+fn entry(e: stacyvm_agent_proto::FileEntry) -> FileEntry {
+    FileEntry { path: e.path, size: e.size, mode: e.mode, is_dir: e.is_dir, mtime: e.mtime }
+}
+
+fn unexpected(m: &Message) -> ProviderError {
+    ProviderError::Failed(format!("unexpected agent reply {}", m.type_name()))
+}
+
+impl AgentClient {
+    /// Connects to the agent's socket, retrying until `wait` has passed (the agent may still be
+    /// starting), and performs the version handshake.
+    pub async fn connect(socket: &Path, wait: Duration) -> ProviderResult<Self> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut stream = loop {
+            match UnixStream::connect(socket).await {
+                Ok(s) => break s,
+                Err(e) if tokio::time::Instant::now() >= deadline => {
+                    return Err(ProviderError::Failed(format!("agent socket {}: {e}", socket.display())))
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(2)).await,
+            }
+        };
+        let hello = client_handshake(&mut stream, "stacyvm")
+            .await
+            .map_err(|e| ProviderError::Failed(format!("agent handshake: {e}")))?;
+        let (mut reader, mut writer) = stream.into_split();
+        let routes: Routes = Arc::default();
+        let (out, mut out_rx) = mpsc::channel::<Frame>(256);
+        tokio::spawn(async move {
+            let mut buf = BytesMut::new();
+            while let Some(frame) = out_rx.recv().await {
+                buf.clear();
+                let _ = encode(&frame, &mut buf);
+                while buf.len() < MAX_CHUNK {
+                    let Ok(next) = out_rx.try_recv() else { break };
+                    let _ = encode(&next, &mut buf);
+                }
+                if writer.write_all(&buf).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let reader_routes = Arc::clone(&routes);
+        tokio::spawn(async move {
+            while let Ok(Some(frame)) = read_frame(&mut reader).await {
+                let route = reader_routes.lock().unwrap_or_else(|e| e.into_inner()).get(&frame.channel).cloned();
+                if let Some(tx) = route {
+                    let _ = tx.send(frame.body);
+                }
+            }
+            // Connection gone: dropping every route wakes all waiting requests with an error.
+            reader_routes.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        });
+        Ok(AgentClient { out, routes, next_channel: Arc::new(AtomicU32::new(1)), hello })
+    }
+
+    fn open(&self) -> Request {
+        let channel = loop {
+            let c = self.next_channel.fetch_add(1, Ordering::Relaxed);
+            if c != 0 {
+                break c;
+            }
+        };
+        let (tx, incoming) = mpsc::unbounded_channel();
+        self.routes.lock().unwrap_or_else(|e| e.into_inner()).insert(channel, tx);
+        Request { channel, incoming, out: self.out.clone(), routes: Arc::clone(&self.routes), finished: false }
+    }
+
+    async fn simple(&self, message: Message) -> ProviderResult<Message> {
+        let mut req = self.open();
+        req.send(Body::Control(message)).await?;
+        req.reply().await
+    }
+
+    /// Runs a process as `uid:gid`; output goes to `output`, the outcome is returned last.
+    pub async fn exec(
+        &self,
+        spec: ExecSpec,
+        uid: u32,
+        gid: u32,
+        output: mpsc::Sender<OutputChunk>,
+    ) -> ProviderResult<ExecOutcome> {
+        let mut req = self.open();
+        let start = ExecStart {
+            argv: spec.argv,
+            env: spec.env,
+            cwd: spec.workdir,
+            uid,
+            gid,
+            timeout_ms: spec.timeout.map(|t| t.as_millis() as u64),
+            stdin: false,
+            pty: None,
+        };
+        req.send(Body::Control(Message::Exec(start))).await?;
+        loop {
+            let (stream, data) = match req.recv().await? {
+                Body::Stdout(data) => (StreamName::Stdout, data),
+                Body::Stderr(data) => (StreamName::Stderr, data),
+                Body::Control(message) => match into_result(message)? {
+                    Message::Exited(status) => {
+                        let reason = match status.reason {
+                            WireReason::TimedOut => ExitReason::TimedOut,
+                            WireReason::OomKilled => ExitReason::OomKilled,
+                            WireReason::Signaled => ExitReason::Signaled(status.signal.unwrap_or(0)),
+                            WireReason::Exited => ExitReason::Exited(status.code.unwrap_or(-1)),
+                        };
+                        return Ok(ExecOutcome { reason, duration: Duration::from_millis(status.duration_ms) });
+                    }
+                    other => return Err(unexpected(&other)),
+                },
+                _ => continue,
+            };
+            // The receiver went away: returning drops `req`, which cancels (kills) the process.
+            output
+                .send(OutputChunk { stream, data })
+                .await
+                .map_err(|_| ProviderError::Failed("output receiver closed; process killed".into()))?;
+        }
+    }
+
+    /// Writes a file in chunks; it replaces the target atomically at the end.
+    pub async fn write_file(&self, path: &str, content: Bytes, mode: u32, uid: u32, gid: u32) -> ProviderResult<()> {
+        let mut req = self.open();
+        let size = content.len() as u64;
+        req.send(Body::Control(Message::FileWrite { path: path.into(), mode, uid, gid, size: Some(size) })).await?;
+        for frame in stacyvm_agent_proto::chunk_frames(req.channel, DataKind::FileData, content) {
+            req.send(frame.body).await?;
+        }
+        req.send(Body::Control(Message::FileEnd { size })).await?;
+        match req.reply().await? {
+            Message::Done => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Opens a file for streaming; errors (missing file, directory) are reported before any data.
+    pub async fn read_file(&self, path: &str) -> ProviderResult<FileReader> {
+        let mut req = self.open();
+        req.send(Body::Control(Message::FileRead { path: path.into() })).await?;
+        let first = req.recv().await?;
+        if let Body::Control(message) = &first {
+            if let Message::Error { .. } = message {
+                into_result(message.clone())?;
+            }
+        }
+        Ok(FileReader { size: 0, reader: Box::pin(AgentFileReader { req, pending: Some(first), chunk: Bytes::new() }) })
+    }
+
+    /// Metadata of a path.
+    pub async fn stat(&self, path: &str) -> ProviderResult<FileEntry> {
+        match self.simple(Message::Stat { path: path.into() }).await? {
+            Message::FileInfo(e) => Ok(entry(e)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Children of a directory.
+    pub async fn list_dir(&self, path: &str) -> ProviderResult<Vec<FileEntry>> {
+        match self.simple(Message::ListDir { path: path.into() }).await? {
+            Message::DirEntries { entries } => Ok(entries.into_iter().map(entry).collect()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Glob matches.
+    pub async fn glob(&self, pattern: &str) -> ProviderResult<Vec<String>> {
+        match self.simple(Message::Glob { pattern: pattern.into() }).await? {
+            Message::Paths { paths } => Ok(paths),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Rename.
+    pub async fn rename(&self, from: &str, to: &str) -> ProviderResult<()> {
+        self.simple(Message::Rename { from: from.into(), to: to.into() }).await.map(|_| ())
+    }
+
+    /// Change mode.
+    pub async fn chmod(&self, path: &str, mode: u32) -> ProviderResult<()> {
+        self.simple(Message::Chmod { path: path.into(), mode }).await.map(|_| ())
+    }
+
+    /// Remove.
+    pub async fn remove(&self, path: &str, recursive: bool) -> ProviderResult<()> {
+        self.simple(Message::Remove { path: path.into(), recursive }).await.map(|_| ())
+    }
+
+    /// Round trip.
+    pub async fn ping(&self) -> ProviderResult<()> {
+        match self.simple(Message::Ping).await? {
+            Message::Pong => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
+/// `AsyncRead` over the `FileData` frames of a read request.
+struct AgentFileReader {
+    req: Request,
+    pending: Option<Body>,
+    chunk: Bytes,
+}
+
+impl AsyncRead for AgentFileReader {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if !this.chunk.is_empty() {
+                let n = this.chunk.len().min(buf.remaining());
+                buf.put_slice(&this.chunk.split_to(n));
+                return Poll::Ready(Ok(()));
+            }
+            let body = match this.pending.take() {
+                Some(body) => body,
+                None => {
+                    if this.req.finished {
+                        return Poll::Ready(Ok(()));
+                    }
+                    match this.req.incoming.poll_recv(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(None) => return Poll::Ready(Err(std::io::Error::other("agent connection closed"))),
+                        Poll::Ready(Some(body)) => body,
+                    }
+                }
+            };
+            match body {
+                Body::FileData(data) => this.chunk = data,
+                Body::Control(Message::FileEnd { .. }) => {
+                    this.req.finished = true;
+                    return Poll::Ready(Ok(()));
+                }
+                Body::Control(Message::Error { message, .. }) => {
+                    this.req.finished = true;
+                    return Poll::Ready(Err(std::io::Error::other(message)));
+                }
+                _ => {}
+            }
+        }
+    }
+}
