@@ -6,6 +6,9 @@ command -v cc >/dev/null || need+=(gcc)
 command -v python3 >/dev/null || need+=(python3)
 python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
 command -v curl >/dev/null || need+=(curl)
+# OCI runtimes and a static busybox for the sandbox tests (crun is the default runtime).
+for pkg in crun runc runsc; do command -v "$pkg" >/dev/null || [[ -x /usr/sbin/$pkg ]] || need+=("$pkg"); done
+[[ -x /bin/busybox ]] && ldd /bin/busybox 2>&1 | grep -q "not a dynamic" || need+=(busybox-static)
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then echo "setup: please install: ${need[*]}" >&2; exit 1; fi
   export DEBIAN_FRONTEND=noninteractive

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# In CI every runtime test must really run: a missing runtime fails instead of skipping.
+if [[ ${CI:-} == true ]]; then export STACYVM_REQUIRE_RUNTIMES=1; fi
 echo "== fmt and clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
