@@ -9,6 +9,9 @@ if [[ ${CI:-} == true ]]; then export STACYVM_REQUIRE_RUNTIMES=1; fi
 echo "== fmt and clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== static agent (bind-mounted into oci sandboxes by the tests)"
+STACYVM_AGENT_BIN=$(pwd)/$(scripts/build-agent.sh)
+export STACYVM_AGENT_BIN
 echo "== cargo tests"
 cargo test --workspace --locked
 echo "== live SDK suite (published stacyvm==0.1.1 against a real server)"

@@ -17,6 +17,9 @@ use crate::session::{Context, Input, Out};
 /// the pipes open).
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(100);
 
+/// `PATH` for processes whose environment has none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// Host path of a sandbox path (identity when the root is `/`).
 pub fn host_path(root: &std::path::Path, sandbox_path: &str) -> PathBuf {
     root.join(sandbox_path.trim_start_matches('/'))
@@ -35,9 +38,12 @@ pub async fn run(ctx: &Context, channel: u32, start: ExecStart, mut input: mpsc:
         let _ = out.send(fail(ErrorKind::Unsupported, "pty is not supported yet".into())).await;
         return;
     }
+    let mut env = start.env.clone();
+    env.entry("PATH".into()).or_insert_with(|| DEFAULT_PATH.into());
+    env.entry("HOME".into()).or_insert_with(|| start.cwd.clone());
     let spec = ProcessSpec {
         argv: start.argv.clone(),
-        env: start.env.clone(),
+        env,
         cwd: cwd.display().to_string(),
         uid: start.uid,
         gid: start.gid,
@@ -121,6 +127,8 @@ pub async fn run(ctx: &Context, channel: u32, start: ExecStart, mut input: mpsc:
         ExitReason::Exited
     };
     let status = ExitStatus { code, signal, reason, duration_ms: started.elapsed().as_millis() as u64 };
+    // The console log (the agent's stderr) records each command and how it ended.
+    eprintln!("exec {:?}: {:?} code={:?} signal={:?}", start.argv, reason, code, signal);
     let _ = out.send(Frame::control(channel, Message::Exited(status))).await;
 }
 

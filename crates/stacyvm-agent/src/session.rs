@@ -44,7 +44,10 @@ pub type Out = mpsc::Sender<Frame>;
 pub async fn listen(opts: Options, reaper: Reaper) -> std::io::Result<()> {
     let _ = std::fs::remove_file(&opts.listen);
     let listener = UnixListener::bind(&opts.listen)?;
-    std::fs::set_permissions(&opts.listen, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    // Best effort: gVisor refuses chmod on host-backed sockets; the socket's directory (0700 on
+    // the host) is what keeps other users out.
+    let _ = std::fs::set_permissions(&opts.listen, std::os::unix::fs::PermissionsExt::from_mode(0o600));
+    eprintln!("stacyvm-agent {} listening on {}", env!("CARGO_PKG_VERSION"), opts.listen.display());
     let ctx = Arc::new(Context { opts, reaper });
     loop {
         let (stream, _) = listener.accept().await?;

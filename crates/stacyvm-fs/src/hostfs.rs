@@ -40,6 +40,8 @@ pub struct HostRoot {
     /// Owner given to files and directories this root creates (the agent runs as root but
     /// creates files for the sandbox user).
     owner: Option<(u32, u32)>,
+    /// The root is this process's own `/` (the agent inside a sandbox).
+    is_process_root: bool,
 }
 
 fn io_err(path: &SandboxPath, e: rustix::io::Errno) -> FsError {
@@ -61,7 +63,8 @@ impl HostRoot {
     pub fn open(dir: &Path, mode: ResolveMode) -> FsResult<Self> {
         let fd = rustix::fs::open(dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| FsError::Failed(format!("open sandbox root {}: {e}", dir.display())))?;
-        Ok(HostRoot { fd, mode, owner: None })
+        let is_process_root = dir == Path::new("/");
+        Ok(HostRoot { fd, mode, owner: None, is_process_root })
     }
 
     /// Makes created files and directories belong to `uid:gid` (`u32::MAX`, the "no change"
@@ -77,16 +80,19 @@ impl HostRoot {
     }
 
     fn resolve(&self, path: &SandboxPath, flags: OFlags, mode: Mode) -> FsResult<OwnedFd> {
-        rustix::fs::openat2(
-            &self.fd,
-            path.relative(),
-            flags | OFlags::CLOEXEC,
-            mode,
-            match self.mode {
-                ResolveMode::Beneath => ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
-                ResolveMode::InRoot => ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-            },
-        )
+        let resolve = match self.mode {
+            ResolveMode::Beneath => ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+            ResolveMode::InRoot => ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        };
+        match rustix::fs::openat2(&self.fd, path.relative(), flags | OFlags::CLOEXEC, mode, resolve) {
+            // Kernels (and gVisor) without openat2: when the root is the process's own `/`,
+            // every lookup is already confined to it, so a plain openat has the same meaning.
+            // Anywhere else there is no safe fallback: fail closed.
+            Err(rustix::io::Errno::NOSYS) if self.is_process_root && self.mode == ResolveMode::InRoot => {
+                rustix::fs::openat(&self.fd, path.relative(), flags | OFlags::CLOEXEC, mode)
+            }
+            other => other,
+        }
         .map_err(|e| io_err(path, e))
     }
 

@@ -72,9 +72,9 @@ fn path(p: &str) -> SandboxPath {
     SandboxPath::parse(p).expect("valid test path")
 }
 
-async fn spawn(p: &dyn Provider, tag: &str) -> RuntimeHandle {
+async fn spawn(p: &dyn Provider, image: &str, tag: &str) -> RuntimeHandle {
     let id = format!("sb-c{:07x}", rand_tag(tag));
-    let spec = SandboxSpec { id, image: DEFAULT_IMAGE.into(), memory_mb: 256, vcpus: 1 };
+    let spec = SandboxSpec { id, image: image.into(), memory_mb: 256, vcpus: 1 };
     p.create(&spec).await.unwrap_or_else(|e| panic!("[{tag}] create failed: {e}"))
 }
 
@@ -83,28 +83,33 @@ fn rand_tag(tag: &str) -> u32 {
     (nanos ^ tag.bytes().fold(0u32, |a, b| a.rotate_left(5) ^ u32::from(b))) & 0x0fff_ffff
 }
 
-/// Runs every case against `provider`. Panics with the failing case's name.
+/// Runs every case against `provider` with [`DEFAULT_IMAGE`]. Panics with the failing case's name.
 pub async fn run(provider: Arc<dyn Provider>) {
+    run_with_image(provider, DEFAULT_IMAGE).await;
+}
+
+/// Runs every case, spawning sandboxes from `image`.
+pub async fn run_with_image(provider: Arc<dyn Provider>, image: &str) {
     let p = provider.as_ref();
     provider.health().await.expect("health check must pass before conformance");
-    lifecycle(p).await;
-    exec_basics(p).await;
-    exec_env_workdir(p).await;
-    exec_stream_order(p).await;
-    exec_timeout(p).await;
+    lifecycle(p, image).await;
+    exec_basics(p, image).await;
+    exec_env_workdir(p, image).await;
+    exec_stream_order(p, image).await;
+    exec_timeout(p, image).await;
     if provider.capabilities().files {
-        files_round_trip(p).await;
-        files_traversal(p).await;
+        files_round_trip(p, image).await;
+        files_traversal(p, image).await;
     } else {
         eprintln!("conformance: {}: file cases skipped (capability files=false)", p.name());
     }
     if provider.capabilities().console {
-        console_logs(p).await;
+        console_logs(p, image).await;
     }
 }
 
-async fn lifecycle(p: &dyn Provider) {
-    let h = spawn(p, "lifecycle").await;
+async fn lifecycle(p: &dyn Provider, image: &str) {
+    let h = spawn(p, image, "lifecycle").await;
     assert_eq!(p.inspect(&h).await.unwrap(), RuntimeState::Running, "[lifecycle] running after create");
     assert!(p.list_owned().await.unwrap().contains(&h.sandbox_id), "[lifecycle] list_owned includes it");
     p.destroy(&h).await.expect("[lifecycle] destroy");
@@ -113,8 +118,8 @@ async fn lifecycle(p: &dyn Provider) {
     assert!(!p.list_owned().await.unwrap().contains(&h.sandbox_id), "[lifecycle] not listed after destroy");
 }
 
-async fn exec_basics(p: &dyn Provider) {
-    let h = spawn(p, "exec").await;
+async fn exec_basics(p: &dyn Provider, image: &str) {
+    let h = spawn(p, image, "exec").await;
     let out = capture(p, &h, argv(&["echo", "hello", "world"])).await.unwrap();
     assert_eq!(out.reason, ExitReason::Exited(0), "[exec] echo exits 0");
     assert_eq!(out.text(StreamName::Stdout), "hello world\n", "[exec] argv stdout");
@@ -139,8 +144,8 @@ async fn exec_basics(p: &dyn Provider) {
     p.destroy(&h).await.unwrap();
 }
 
-async fn exec_env_workdir(p: &dyn Provider) {
-    let h = spawn(p, "env").await;
+async fn exec_env_workdir(p: &dyn Provider, image: &str) {
+    let h = spawn(p, image, "env").await;
     let mut spec = shell("printf '%s|%s' \"$GREETING\" \"$(basename \"$PWD\")\"");
     spec.env.insert("GREETING".into(), "hi there".into());
     p.write_file(&h, &path("/workspace/sub/keep.txt"), Bytes::from_static(b"x"), 0o644).await.unwrap();
@@ -157,8 +162,8 @@ async fn exec_env_workdir(p: &dyn Provider) {
     p.destroy(&h).await.unwrap();
 }
 
-async fn exec_stream_order(p: &dyn Provider) {
-    let h = spawn(p, "stream").await;
+async fn exec_stream_order(p: &dyn Provider, image: &str) {
+    let h = spawn(p, image, "stream").await;
     let out = capture(p, &h, shell("echo one; sleep 0.05; echo two >&2; sleep 0.05; echo three")).await.unwrap();
     let seq: Vec<(StreamName, String)> =
         out.chunks.iter().map(|c| (c.stream, String::from_utf8_lossy(&c.data).into_owned())).collect();
@@ -174,8 +179,8 @@ async fn exec_stream_order(p: &dyn Provider) {
     p.destroy(&h).await.unwrap();
 }
 
-async fn exec_timeout(p: &dyn Provider) {
-    let h = spawn(p, "timeout").await;
+async fn exec_timeout(p: &dyn Provider, image: &str) {
+    let h = spawn(p, image, "timeout").await;
     let mut spec = shell("echo started; sleep 30");
     spec.timeout = Some(Duration::from_millis(300));
     let started = std::time::Instant::now();
@@ -196,8 +201,8 @@ async fn read_all(p: &dyn Provider, h: &RuntimeHandle, at: &str) -> Result<Vec<u
     Ok(buf)
 }
 
-async fn files_round_trip(p: &dyn Provider) {
-    let h = spawn(p, "files").await;
+async fn files_round_trip(p: &dyn Provider, image: &str) {
+    let h = spawn(p, image, "files").await;
     p.write_file(&h, &path("/workspace/deep/er/a.txt"), Bytes::from_static(b"hello world"), 0o644).await.unwrap();
     assert_eq!(read_all(p, &h, "/workspace/deep/er/a.txt").await.unwrap(), b"hello world", "[files] byte exact");
     let st = p.stat(&h, &path("/workspace/deep/er/a.txt")).await.unwrap();
@@ -240,8 +245,8 @@ async fn files_round_trip(p: &dyn Provider) {
     p.destroy(&h).await.unwrap();
 }
 
-async fn files_traversal(p: &dyn Provider) {
-    let h = spawn(p, "traversal").await;
+async fn files_traversal(p: &dyn Provider, image: &str) {
+    let h = spawn(p, image, "traversal").await;
     // Symlinks inside /workspace (the exec cwd) that point at /etc and far above the root.
     let out = capture(p, &h, shell("ln -s /etc etc-link && ln -s ../../../../../../.. up")).await.unwrap();
     assert_eq!(out.reason, ExitReason::Exited(0), "[traversal] create symlinks");
@@ -272,8 +277,8 @@ async fn files_traversal(p: &dyn Provider) {
     p.destroy(&h).await.unwrap();
 }
 
-async fn console_logs(p: &dyn Provider) {
-    let h = spawn(p, "console").await;
+async fn console_logs(p: &dyn Provider, image: &str) {
+    let h = spawn(p, image, "console").await;
     capture(p, &h, argv(&["echo", "x"])).await.unwrap();
     let lines = p.logs(&h, 100).await.unwrap();
     assert!(!lines.is_empty(), "[console] has lines");

@@ -1,0 +1,75 @@
+//! The host directory of one sandbox: overlay layers, mount point, agent socket directory.
+
+use std::io;
+use std::os::unix::fs::{chown, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// `<data_dir>/sandboxes/<id>/`.
+#[derive(Debug, Clone)]
+pub struct SandboxDir {
+    path: PathBuf,
+}
+
+impl SandboxDir {
+    /// Wraps the path (nothing is created yet).
+    pub fn new(path: PathBuf) -> Self {
+        SandboxDir { path }
+    }
+
+    /// The bundle directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Overlay mount point, the container's `/`.
+    pub fn rootfs(&self) -> PathBuf {
+        self.path.join("rootfs")
+    }
+
+    /// Bind-mounted at `/.stacyvm/run`.
+    pub fn run(&self) -> PathBuf {
+        self.path.join("run")
+    }
+
+    /// The agent's socket as seen from the host.
+    pub fn agent_socket(&self) -> PathBuf {
+        self.run().join("agent.sock")
+    }
+
+    /// The agent's output.
+    pub fn init_log(&self) -> PathBuf {
+        self.path.join("init.log")
+    }
+
+    /// Creates the layers and mounts the overlay (image read-only below, `upper` on top), with
+    /// `/workspace` owned by the sandbox user and the agent's mount points in place.
+    pub fn prepare(&self, image_rootfs: &Path, (uid, gid): (u32, u32)) -> io::Result<()> {
+        let upper = self.path.join("upper");
+        let work = self.path.join("work");
+        for dir in [&upper, &work, &self.rootfs(), &self.run()] {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::set_permissions(self.run(), std::fs::Permissions::from_mode(0o700))?;
+        let workspace = upper.join("workspace");
+        std::fs::create_dir_all(&workspace)?;
+        chown(&workspace, Some(uid), Some(gid))?;
+        std::fs::create_dir_all(upper.join(".stacyvm/run"))?;
+        std::fs::write(upper.join(".stacyvm/agent"), b"")?;
+        let data =
+            format!("lowerdir={},upperdir={},workdir={}", image_rootfs.display(), upper.display(), work.display());
+        rustix::mount::mount("overlay", self.rootfs(), "overlay", rustix::mount::MountFlags::empty(), data.as_str())
+            .map_err(io::Error::from)
+    }
+
+    /// Unmounts the overlay and removes everything. Idempotent.
+    pub fn remove(&self) -> io::Result<()> {
+        match rustix::mount::unmount(self.rootfs(), rustix::mount::UnmountFlags::DETACH) {
+            Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(e.into()),
+        }
+        match std::fs::remove_dir_all(&self.path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The `oci` provider passes the conformance suite on every installed runtime (crun, runc,
+//! runsc), with a busybox image built here from Debian's `busybox-static`, and its sandboxes are
+//! really isolated (checked from inside).
+//!
+//! Needs root, the runtime, `/bin/busybox` (static) and the static agent
+//! (`STACYVM_AGENT_BIN`, else built with `scripts/build-agent.sh`). Missing pieces skip the test
+//! with a message, or fail it when `STACYVM_REQUIRE_RUNTIMES=1` (CI).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use stacyvm_oci::RuntimeKind;
+use stacyvm_provider::conformance;
+use stacyvm_provider::{Provider, SandboxSpec};
+use stacyvm_provider_oci::{image_dir, OciProvider, OciSettings};
+
+const IMAGE: &str = "busybox:latest";
+
+fn required() -> bool {
+    std::env::var("STACYVM_REQUIRE_RUNTIMES").is_ok_and(|v| v == "1")
+}
+
+fn skip(why: &str) -> Option<PathBuf> {
+    assert!(!required(), "STACYVM_REQUIRE_RUNTIMES=1 but {why}");
+    eprintln!("SKIPPED: {why}");
+    None
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The static agent binary, built on demand.
+fn agent_binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("STACYVM_AGENT_BIN") {
+        return Some(PathBuf::from(path));
+    }
+    let out = std::process::Command::new(workspace_root().join("scripts/build-agent.sh")).output().ok()?;
+    if !out.status.success() {
+        return skip(&format!("could not build the agent: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Some(workspace_root().join(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+/// A busybox root filesystem: every applet linked in /bin, users root and 1000.
+fn build_busybox_image(rootfs: &Path) {
+    for dir in ["bin", "etc", "proc", "sys", "dev", "tmp", "root", "workspace"] {
+        std::fs::create_dir_all(rootfs.join(dir)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    let list = std::process::Command::new("/bin/busybox").arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines().filter(|a| *a != "busybox") {
+        let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
+    }
+    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/workspace:/bin/sh\n")
+        .unwrap();
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nuser:x:1000:\n").unwrap();
+    std::fs::set_permissions(rootfs.join("tmp"), std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    provider: Arc<OciProvider>,
+}
+
+fn setup(kind: RuntimeKind) -> Option<Setup> {
+    if unsafe { libc::geteuid() } != 0 {
+        skip("the oci provider needs root")?;
+    }
+    if stacyvm_oci::which(kind.binary_name()).is_none() {
+        skip(&format!("{} is not installed (apt-get install {})", kind.binary_name(), kind.debian_package()))?;
+    }
+    if !Path::new("/bin/busybox").exists() {
+        skip("/bin/busybox is missing (apt-get install busybox-static)")?;
+    }
+    if kind == RuntimeKind::Crun {
+        let _ = stacyvm_oci::ensure_hugetlb_v1_mount();
+    }
+    let agent_binary = agent_binary()?;
+    let dir = tempfile::tempdir().unwrap();
+    let images_dir = dir.path().join("images");
+    build_busybox_image(&image_dir(&images_dir, IMAGE));
+    let settings = OciSettings {
+        runtime: kind,
+        runtime_path: None,
+        data_dir: dir.path().join("data"),
+        images_dir,
+        agent_binary,
+        pids_limit: 256,
+    };
+    Some(Setup { provider: Arc::new(OciProvider::new(settings).unwrap()), _dir: dir })
+}
+
+async fn conformance_on(kind: RuntimeKind) {
+    let Some(s) = setup(kind) else { return };
+    s.provider.health().await.expect("healthy");
+    conformance::run_with_image(s.provider.clone(), IMAGE).await;
+    assert!(s.provider.list_owned().await.unwrap().is_empty(), "every sandbox was destroyed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_with_crun() {
+    conformance_on(RuntimeKind::Crun).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_with_runc() {
+    conformance_on(RuntimeKind::Runc).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandboxes_are_isolated_as_seen_from_inside() {
+    let Some(s) = setup(RuntimeKind::Crun) else { return };
+    let p = s.provider.as_ref();
+    let spec = SandboxSpec { id: "sb-1501a7ed".into(), image: IMAGE.into(), memory_mb: 64, vcpus: 1 };
+    let h = p.create(&spec).await.unwrap();
+    let script = "id -u; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; ls /proc | grep -cE '^[0-9]+$'; \
+                  hostname; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; \
+                  ip link 2>/dev/null | grep -c '^[0-9]'; mount -t tmpfs x /tmp 2>&1 >/dev/null && echo MOUNTED || echo mount-denied";
+    let out = conformance::capture(p, &h, conformance::shell(script)).await.unwrap();
+    let text = out.text(stacyvm_types::exec::StreamName::Stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "1000", "non-root user:\n{text}");
+    assert!(text.contains("CapEff:\t0000000000000000"), "no capabilities:\n{text}");
+    assert!(text.contains("NoNewPrivs:\t1"), "no_new_privs:\n{text}");
+    assert!(text.contains("Seccomp:\t2"), "seccomp filter:\n{text}");
+    let procs: usize = lines[4].trim().parse().unwrap_or(usize::MAX);
+    assert!(procs < 10, "only the sandbox's own processes are visible ({procs}):\n{text}");
+    assert_eq!(lines[5], spec.id, "own hostname:\n{text}");
+    assert_eq!(lines[6], (64u64 << 20).to_string(), "memory limit in effect:\n{text}");
+    assert!(text.contains("mount-denied"), "mount is refused:\n{text}");
+    p.destroy(&h).await.unwrap();
+    assert!(!s._dir.path().join("data/sandboxes").join(&spec.id).exists(), "no files left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_with_runsc() {
+    conformance_on(RuntimeKind::Runsc).await;
+}
