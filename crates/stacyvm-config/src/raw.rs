@@ -307,11 +307,27 @@ pub struct RawOci {
     pub runtime: String,
     /// `""` = look the runtime up on PATH.
     pub runtime_path: String,
+    /// Sandboxes (overlay layers, bundles) and runtime state.
+    pub data_dir: String,
+    /// Local image store; `""` = `<data_dir>/images`.
+    pub images_dir: String,
+    /// The static `stacyvm-agent`; `""` = next to the `stacyvm` binary.
+    pub agent_path: String,
+    /// Task limit (processes + threads) per sandbox.
+    pub pids_limit: u32,
 }
 
 impl Default for RawOci {
     fn default() -> Self {
-        Self { enabled: true, runtime: s("crun"), runtime_path: String::new() }
+        Self {
+            enabled: true,
+            runtime: s("crun"),
+            runtime_path: String::new(),
+            data_dir: s("/var/lib/stacyvm/oci"),
+            images_dir: String::new(),
+            agent_path: String::new(),
+            pids_limit: 256,
+        }
     }
 }
 

@@ -194,6 +194,14 @@ pub struct OciConfig {
     pub runtime: String,
     /// `None` = look `runtime` up on PATH.
     pub runtime_path: Option<PathBuf>,
+    /// Sandboxes and runtime state.
+    pub data_dir: PathBuf,
+    /// Local image store (resolved: `<data_dir>/images` when unset).
+    pub images_dir: PathBuf,
+    /// The static agent; `None` = next to the `stacyvm` binary.
+    pub agent_path: Option<PathBuf>,
+    /// Task limit per sandbox (> 0).
+    pub pids_limit: u32,
 }
 
 /// `defaults.*`

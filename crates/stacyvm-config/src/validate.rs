@@ -252,10 +252,30 @@ fn providers(r: &RawProviders) -> Result<ProvidersConfig> {
             max_disk_mb: non_negative("providers.proot.max_disk_mb", p.max_disk_mb)?,
             languages: p.languages.clone(),
         },
-        oci: OciConfig {
-            enabled: r.oci.enabled,
-            runtime: r.oci.runtime.clone(),
-            runtime_path: opt_path(&r.oci.runtime_path),
+        oci: {
+            let o = &r.oci;
+            if !matches!(o.runtime.as_str(), "crun" | "runc" | "runsc") {
+                return Err(ConfigError::invalid(
+                    "providers.oci.runtime",
+                    format!("unknown runtime {:?} (accepted: crun, runc, runsc)", o.runtime),
+                ));
+            }
+            if o.pids_limit == 0 {
+                return Err(ConfigError::invalid("providers.oci.pids_limit", "must be greater than 0"));
+            }
+            if o.data_dir.trim().is_empty() {
+                return Err(ConfigError::invalid("providers.oci.data_dir", "must not be empty"));
+            }
+            let data_dir = PathBuf::from(&o.data_dir);
+            OciConfig {
+                enabled: o.enabled,
+                runtime: o.runtime.clone(),
+                runtime_path: opt_path(&o.runtime_path),
+                images_dir: opt_path(&o.images_dir).unwrap_or_else(|| data_dir.join("images")),
+                data_dir,
+                agent_path: opt_path(&o.agent_path),
+                pids_limit: o.pids_limit,
+            }
         },
     })
 }

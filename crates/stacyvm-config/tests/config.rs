@@ -55,7 +55,7 @@ fn every_key_default_matches_the_spec() {
     }
     let extra: Vec<&&str> = actual.keys().filter(|k| !expected.contains_key(*k)).collect();
     assert!(extra.is_empty(), "keys not in the spec or the additions: {extra:?}");
-    assert_eq!(reference.len(), 129);
+    assert_eq!(reference.len(), 133);
 }
 
 #[test]
@@ -103,6 +103,8 @@ fn typed_defaults() {
     assert!(c.providers.oci.enabled);
     assert_eq!(c.providers.oci.runtime, "crun");
     assert_eq!(c.providers.oci.runtime_path, None);
+    assert_eq!(c.providers.oci.images_dir, std::path::Path::new("/var/lib/stacyvm/oci/images"));
+    assert_eq!((c.providers.oci.agent_path.clone(), c.providers.oci.pids_limit), (None, 256));
 
     let d = &c.defaults;
     assert_eq!(d.ttl, SECS(30 * 60));
@@ -181,7 +183,7 @@ fn env_names_follow_the_mapping_rule() {
     ] {
         assert_eq!(names.get(key).map(String::as_str), Some(var), "{key}");
     }
-    assert_eq!(names.len(), 129);
+    assert_eq!(names.len(), 133);
     assert!(!names.values().any(|v| v == "STACYVM_API_KEY"));
 }
 
@@ -785,4 +787,15 @@ fn docs_table_matches_the_code() {
             .collect();
         panic!("docs/configuration.md table is out of date; rows from the code:\n{}", generated.join("\n"));
     }
+}
+
+#[test]
+fn oci_settings_are_validated() {
+    let env = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+    let err = from_sources(None, &env("STACYVM_PROVIDERS_OCI_RUNTIME", "docker")).unwrap_err();
+    assert_eq!(err.key(), Some("providers.oci.runtime"));
+    let err = from_sources(None, &env("STACYVM_PROVIDERS_OCI_PIDS_LIMIT", "0")).unwrap_err();
+    assert_eq!(err.key(), Some("providers.oci.pids_limit"));
+    let c = from_sources(None, &env("STACYVM_PROVIDERS_OCI_DATA_DIR", "/srv/oci")).unwrap();
+    assert_eq!(c.providers.oci.images_dir, std::path::Path::new("/srv/oci/images"));
 }

@@ -27,7 +27,8 @@
 
 //! # What works where (checked on Debian 12, cgroup v1 hybrid, crun 1.8.1, runc 1.1.5, runsc 2022)
 //!
-//! `tests/crun_busybox.rs` runs the same checks on every installed runtime:
+//! The integration tests (`tests/isolation.rs`, `clone_filter.rs`, `limits.rs`, `lifecycle.rs`) run
+//! the same checks on every installed runtime:
 //!
 //! | | crun | runc | runsc |
 //! |---|---|---|---|

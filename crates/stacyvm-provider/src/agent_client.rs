@@ -246,7 +246,10 @@ impl AgentClient {
                 into_result(message.clone())?;
             }
         }
-        Ok(FileReader { size: 0, reader: Box::pin(AgentFileReader { req, pending: Some(first), chunk: Bytes::new() }) })
+        Ok(FileReader {
+            size: None,
+            reader: Box::pin(AgentFileReader { req, pending: Some(first), chunk: Bytes::new() }),
+        })
     }
 
     /// Metadata of a path.

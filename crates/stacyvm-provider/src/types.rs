@@ -104,8 +104,8 @@ pub struct ExecOutcome {
 
 /// A file opened for streaming reads.
 pub struct FileReader {
-    /// Size at open time.
-    pub size: u64,
+    /// Size at open time, when the provider knows it (sent as Content-Length).
+    pub size: Option<u64>,
     /// The content.
     pub reader: Pin<Box<dyn AsyncRead + Send>>,
 }

@@ -3,15 +3,19 @@
 
 use std::sync::Arc;
 
+use std::path::{Path, PathBuf};
+
 use anyhow::{bail, Context};
 use stacyvm_config::Config;
 use stacyvm_core::Settings;
+use stacyvm_oci::RuntimeKind;
 use stacyvm_provider::mock::MockProvider;
 use stacyvm_provider::ProviderRegistry;
+use stacyvm_provider_oci::{OciProvider, OciSettings};
 use stacyvm_server::{AuthSettings, HttpSettings};
 
 /// Providers this build can run.
-pub const BUILT_IN_PROVIDERS: &[&str] = &["mock"];
+pub const BUILT_IN_PROVIDERS: &[&str] = &["mock", "oci"];
 
 /// Manager settings from config.
 pub fn settings(config: &Config) -> Settings {
@@ -54,16 +58,80 @@ pub fn http(config: &Config) -> HttpSettings {
     }
 }
 
+/// The static agent for `oci` sandboxes: `providers.oci.agent_path`, else a statically linked
+/// `stacyvm-agent` next to this binary, else the output of `scripts/build-agent.sh` when running
+/// from the build tree.
+pub fn agent_binary(config: &Config) -> Option<PathBuf> {
+    if let Some(path) = &config.providers.oci.agent_path {
+        return Some(path.clone());
+    }
+    let exe_dir = std::env::current_exe().ok()?.parent()?.to_path_buf();
+    [exe_dir.join("stacyvm-agent"), exe_dir.join("../agent/x86_64-unknown-linux-gnu/release/stacyvm-agent")]
+        .into_iter()
+        .find(|p| is_static_executable(p))
+}
+
+/// True for an ELF file without a dynamic loader (no `PT_INTERP` path near its start).
+fn is_static_executable(path: &Path) -> bool {
+    let Ok(mut file) = std::fs::File::open(path) else { return false };
+    let mut head = vec![0u8; 4096];
+    let Ok(n) = std::io::Read::read(&mut file, &mut head) else { return false };
+    let head = &head[..n];
+    head.starts_with(b"\x7fELF") && !head.windows(10).any(|w| w == b"/lib64/ld-")
+}
+
+fn oci_settings(config: &Config) -> anyhow::Result<OciSettings> {
+    let o = &config.providers.oci;
+    let runtime = match o.runtime.as_str() {
+        "runc" => RuntimeKind::Runc,
+        "runsc" => RuntimeKind::Runsc,
+        _ => RuntimeKind::Crun,
+    };
+    let agent_binary = agent_binary(config).context(
+        "the static stacyvm-agent was not found: build it with scripts/build-agent.sh \
+         or set providers.oci.agent_path",
+    )?;
+    Ok(OciSettings {
+        runtime,
+        runtime_path: o.runtime_path.clone(),
+        data_dir: o.data_dir.clone(),
+        images_dir: o.images_dir.clone(),
+        agent_binary,
+        pids_limit: i64::from(o.pids_limit),
+    })
+}
+
+/// Why `oci` cannot run here, if it cannot (root, runtime binary, agent).
+fn oci_unavailable(config: &Config) -> Option<String> {
+    let o = &config.providers.oci;
+    if !o.enabled {
+        return Some("providers.oci.enabled is false".into());
+    }
+    // SAFETY: plain getter.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("the oci provider needs root".into());
+    }
+    let found = o.runtime_path.as_ref().map_or_else(|| stacyvm_oci::which(&o.runtime).is_some(), |p| p.exists());
+    if !found {
+        return Some(format!("{} is not installed (apt-get install {})", o.runtime, o.runtime));
+    }
+    agent_binary(config).is_none().then(|| "the static stacyvm-agent is missing (scripts/build-agent.sh)".into())
+}
+
 /// The name `providers.default` resolves to.
 ///
-/// `auto` picks the first isolating provider that is available, and never `mock`.
+/// `auto` picks the first isolating provider that is available (`oci`), and never `mock`.
 pub fn resolve_default(config: &Config) -> anyhow::Result<String> {
     let wanted = config.providers.default.trim();
     match wanted {
-        "" | "auto" => bail!(
-            "providers.default is `auto` but no isolating provider is available in this build yet; \
-             for development set STACYVM_PROVIDERS_DEFAULT=mock (no isolation: commands run on this host)"
-        ),
+        "" | "auto" => match oci_unavailable(config) {
+            None => Ok("oci".into()),
+            Some(why) => bail!(
+                "providers.default is `auto` but no isolating provider is available ({why}); \
+                 install crun (`apt-get install crun`) and run as root, or for development set \
+                 STACYVM_PROVIDERS_DEFAULT=mock (no isolation: commands run on this host)"
+            ),
+        },
         name if BUILT_IN_PROVIDERS.contains(&name) => Ok(name.to_string()),
         name => bail!(
             "provider {name:?} (providers.default) is not available in this build; available: {}",
@@ -81,6 +149,17 @@ pub fn registry(config: &Config) -> anyhow::Result<ProviderRegistry> {
         let mock = MockProvider::new(root).with_context(|| format!("mock provider root {}", root.display()))?;
         registry.register(Arc::new(mock));
     }
+    if default == "oci" || (config.providers.oci.enabled && oci_unavailable(config).is_none()) {
+        if let Some(why) = oci_unavailable(config) {
+            bail!("the oci provider cannot run here: {why}");
+        }
+        if config.providers.oci.runtime == "crun" {
+            // crun refuses hybrid cgroup hosts while hugetlb sits on the v2 mount (idempotent fix).
+            let _ = stacyvm_oci::ensure_hugetlb_v1_mount();
+        }
+        let provider = OciProvider::new(oci_settings(config)?).context("oci provider")?;
+        registry.register(Arc::new(provider));
+    }
     Ok(registry)
 }
 
@@ -95,17 +174,29 @@ mod tests {
 
     #[test]
     fn auto_never_picks_mock() {
-        let err = resolve_default(&config(&[])).unwrap_err().to_string();
+        // Make oci unavailable whatever this machine has: a runtime path that does not exist.
+        let no_oci = ("STACYVM_PROVIDERS_OCI_RUNTIME_PATH", "/nonexistent/crun");
+        let err = resolve_default(&config(&[no_oci])).unwrap_err().to_string();
         assert!(err.contains("STACYVM_PROVIDERS_DEFAULT=mock"), "{err}");
-        let err = resolve_default(&config(&[("STACYVM_PROVIDERS_MOCK_ENABLED", "true")])).unwrap_err();
+        assert!(err.contains("apt-get install crun"), "{err}");
+        let err = resolve_default(&config(&[no_oci, ("STACYVM_PROVIDERS_MOCK_ENABLED", "true")])).unwrap_err();
         assert!(err.to_string().contains("auto"));
+    }
+
+    #[test]
+    fn static_executables_are_told_apart() {
+        assert!(!is_static_executable(Path::new("/bin/sh")), "dash is dynamically linked");
+        assert!(!is_static_executable(Path::new("/nonexistent")));
+        if Path::new("/bin/busybox").exists() {
+            assert!(is_static_executable(Path::new("/bin/busybox")), "busybox-static");
+        }
     }
 
     #[test]
     fn explicit_mock_and_unknown_providers() {
         assert_eq!(resolve_default(&config(&[("STACYVM_PROVIDERS_DEFAULT", "mock")])).unwrap(), "mock");
         let err = resolve_default(&config(&[("STACYVM_PROVIDERS_DEFAULT", "firecracker")])).unwrap_err();
-        assert!(err.to_string().contains("available: mock"));
+        assert!(err.to_string().contains("available: mock, oci"));
     }
 
     #[test]

@@ -240,7 +240,9 @@ fn api_key_is_required_when_the_server_has_one() {
 fn serve_without_a_provider_fails_fast_with_a_remedy() {
     let workdir = Workdir::new();
     let mut cmd = workdir.command();
+    // `auto` would pick `oci` where crun is installed: make sure no runtime is found.
     cmd.arg("serve")
+        .env("STACYVM_PROVIDERS_OCI_RUNTIME_PATH", "/nonexistent/crun")
         .env("STACYVM_SERVER_HOST", "127.0.0.1")
         .env("STACYVM_SERVER_PORT", support::free_port().to_string())
         .env("STACYVM_DATABASE_PATH", workdir.db_path())

@@ -134,6 +134,10 @@ pub const ADDITION_DEFAULTS: &[(&str, &str)] = &[
     ("providers.oci.enabled", "true"),
     ("providers.oci.runtime", r#""crun""#),
     ("providers.oci.runtime_path", r#""""#),
+    ("providers.oci.data_dir", r#""/var/lib/stacyvm/oci""#),
+    ("providers.oci.images_dir", r#""""#),
+    ("providers.oci.agent_path", r#""""#),
+    ("providers.oci.pids_limit", "256"),
     ("retention.destroyed_sandboxes", r#""168h""#),
     ("retention.exec_logs", r#""168h""#),
 ];

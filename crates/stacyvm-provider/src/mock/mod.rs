@@ -236,7 +236,7 @@ impl Provider for MockProvider {
     async fn read_file(&self, h: &RuntimeHandle, path: &SandboxPath) -> ProviderResult<FileReader> {
         let path = path.clone();
         let (file, size) = self.with_root(h, move |root| root.open_read(&path)).await?;
-        Ok(FileReader { size, reader: Box::pin(tokio::fs::File::from_std(file)) })
+        Ok(FileReader { size: Some(size), reader: Box::pin(tokio::fs::File::from_std(file)) })
     }
 
     async fn list_dir(&self, h: &RuntimeHandle, path: &SandboxPath) -> ProviderResult<Vec<FileEntry>> {

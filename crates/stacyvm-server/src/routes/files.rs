@@ -77,11 +77,11 @@ pub async fn read(
 ) -> ApiResult<Response> {
     let file = s.manager.read_file(&id, q.required()?).await?;
     let body = Body::from_stream(tokio_util_stream(file.reader));
-    Ok(Response::builder()
-        .header(header::CONTENT_TYPE, "application/octet-stream")
-        .header(header::CONTENT_LENGTH, file.size)
-        .body(body)
-        .expect("static response parts"))
+    let mut response = Response::builder().header(header::CONTENT_TYPE, "application/octet-stream");
+    if let Some(size) = file.size {
+        response = response.header(header::CONTENT_LENGTH, size);
+    }
+    Ok(response.body(body).expect("static response parts"))
 }
 
 fn tokio_util_stream(
