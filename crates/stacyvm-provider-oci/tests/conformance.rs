@@ -137,3 +137,55 @@ async fn sandboxes_are_isolated_as_seen_from_inside() {
 async fn conformance_with_runsc() {
     conformance_on(RuntimeKind::Runsc).await;
 }
+
+/// Everything on the host that could betray a leaked sandbox.
+fn leftovers(data_dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let data = data_dir.display().to_string();
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    found.extend(mounts.lines().filter(|l| l.contains(&data)).map(|l| format!("mount: {l}")));
+    if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
+        for h in hierarchies.flatten() {
+            if let Ok(groups) = std::fs::read_dir(h.path().join("stacyvm")) {
+                found.extend(groups.flatten().map(|g| format!("cgroup: {}", g.path().display())));
+            }
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(data_dir.join("sandboxes")) {
+        found.extend(entries.flatten().map(|e| format!("dir: {}", e.path().display())));
+    }
+    for proc_entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(proc_entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains("/.stacyvm/run/agent.sock") {
+            found.push(format!("process: {}", proc_entry.file_name().to_string_lossy()));
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_of_500_cycles_leaves_nothing_behind() {
+    let Some(s) = setup(RuntimeKind::Crun) else { return };
+    let p = s.provider.as_ref();
+    let data_dir = s._dir.path().join("data");
+    let before = leftovers(&data_dir);
+    // The detector sees a live sandbox's mount, cgroups, directory and agent process.
+    let probe = SandboxSpec { id: "sb-9b0be000".into(), image: IMAGE.into(), memory_mb: 64, vcpus: 1 };
+    let h = p.create(&probe).await.unwrap();
+    let live = leftovers(&data_dir);
+    for kind in ["mount: ", "cgroup: ", "dir: ", "process: "] {
+        assert!(live.iter().any(|l| l.starts_with(kind)), "detector misses {kind}: {live:?}");
+    }
+    p.destroy(&h).await.unwrap();
+    let started = std::time::Instant::now();
+    for i in 0..500u32 {
+        let spec = SandboxSpec { id: format!("sb-c{i:07x}"), image: IMAGE.into(), memory_mb: 64, vcpus: 1 };
+        let h = p.create(&spec).await.unwrap_or_else(|e| panic!("cycle {i}: create: {e}"));
+        let out = conformance::capture(p, &h, conformance::argv(&["true"])).await.unwrap();
+        assert_eq!(out.reason, stacyvm_provider::ExitReason::Exited(0), "cycle {i}");
+        p.destroy(&h).await.unwrap_or_else(|e| panic!("cycle {i}: destroy: {e}"));
+    }
+    eprintln!("500 spawn/exec/destroy cycles in {:?}", started.elapsed());
+    assert_eq!(leftovers(&data_dir), before, "mounts, cgroups, directories or agents leaked");
+    assert!(p.list_owned().await.unwrap().is_empty(), "the runtime lists no container");
+}
