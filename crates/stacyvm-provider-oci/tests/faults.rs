@@ -1,0 +1,108 @@
+//! Hostile workloads against the `oci` provider: a memory bomb is OOM-killed and reported as
+//! such, and a fork bomb hits the pids limit while the sandbox (and its neighbours) stay usable.
+//! Same prerequisites as `conformance.rs` (the setup is shared through a small copy below).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use stacyvm_oci::RuntimeKind;
+use stacyvm_provider::conformance::{argv, capture, shell};
+use stacyvm_provider::{ExitReason, Provider, RuntimeHandle, SandboxSpec};
+use stacyvm_provider_oci::{image_dir, OciProvider, OciSettings};
+
+const IMAGE: &str = "busybox:latest";
+
+fn provider() -> Option<(tempfile::TempDir, OciProvider)> {
+    let required = std::env::var("STACYVM_REQUIRE_RUNTIMES").is_ok_and(|v| v == "1");
+    let agent = std::env::var_os("STACYVM_AGENT_BIN").map(PathBuf::from);
+    let ready = unsafe { libc::geteuid() } == 0
+        && stacyvm_oci::which("crun").is_some()
+        && std::path::Path::new("/bin/busybox").exists()
+        && agent.is_some();
+    if !ready {
+        assert!(!required, "STACYVM_REQUIRE_RUNTIMES=1 but root, crun, busybox or STACYVM_AGENT_BIN is missing");
+        eprintln!("SKIPPED: needs root, crun, /bin/busybox and STACYVM_AGENT_BIN");
+        return None;
+    }
+    let _ = stacyvm_oci::ensure_hugetlb_v1_mount();
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = image_dir(&dir.path().join("images"), IMAGE);
+    for sub in ["bin", "etc", "proc", "sys", "dev", "tmp"] {
+        std::fs::create_dir_all(rootfs.join(sub)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    for applet in ["sh", "tail", "sleep", "seq", "true", "echo", "cat"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+    }
+    let settings = OciSettings {
+        runtime: RuntimeKind::Crun,
+        runtime_path: None,
+        data_dir: dir.path().join("data"),
+        images_dir: dir.path().join("images"),
+        agent_binary: agent.unwrap(),
+        pids_limit: 64,
+    };
+    Some((dir, OciProvider::new(settings).unwrap()))
+}
+
+/// A sandbox spec whose ID is unique to this test run (cgroup paths are host-global).
+fn spec(tag: u32, memory_mb: u32) -> SandboxSpec {
+    let id = format!("sb-{:08x}", (std::process::id() << 8) ^ tag);
+    SandboxSpec { id, image: IMAGE.into(), memory_mb, vcpus: 1 }
+}
+
+/// Runs `body`, then destroys `sandboxes` whether or not it panicked.
+async fn with_cleanup<F: std::future::Future<Output = ()>>(p: &OciProvider, sandboxes: &[&RuntimeHandle], body: F) {
+    let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(body)).await;
+    for h in sandboxes {
+        let _ = p.destroy(h).await;
+    }
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_bomb_is_oom_killed_and_reported() {
+    let Some((_dir, p)) = provider() else { return };
+    let h = p.create(&spec(1, 48)).await.unwrap();
+    with_cleanup(&p, &[&h], async {
+        let out = capture(&p, &h, argv(&["tail", "/dev/zero"])).await.unwrap();
+        assert_eq!(out.reason, ExitReason::OomKilled, "reported as an OOM kill");
+        assert_eq!(out.reason.exit_code(), 137);
+        let after = capture(&p, &h, argv(&["echo", "alive"])).await.unwrap();
+        assert_eq!(after.text(stacyvm_types::exec::StreamName::Stdout), "alive\n", "the sandbox survives");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fork_bomb_hits_the_pids_limit_and_neighbours_stay_responsive() {
+    let Some((_dir, p)) = provider() else { return };
+    let bomb = p.create(&spec(2, 128)).await.unwrap();
+    let neighbour = p.create(&spec(3, 128)).await.unwrap();
+    with_cleanup(&p, &[&bomb, &neighbour], fork_bomb(&p, &bomb, &neighbour)).await;
+}
+
+async fn fork_bomb(p: &OciProvider, bomb: &RuntimeHandle, neighbour: &RuntimeHandle) {
+    let mut script = shell("i=0; while [ $i -lt 500 ]; do sleep 30 & i=$((i+1)); done; echo spawned $i");
+    script.timeout = Some(Duration::from_secs(5));
+    let out = capture(p, bomb, script).await.unwrap();
+    let stdout = out.text(stacyvm_types::exec::StreamName::Stdout);
+    assert!(!stdout.contains("spawned 500"), "500 processes fit under a 64-task limit: {stdout}");
+    assert_ne!(out.reason, ExitReason::Exited(0), "the bomb failed to fork: {:?}", out.reason);
+    // With the bomb's sandbox full of processes, the neighbour still answers quickly.
+    let started = Instant::now();
+    let ok = capture(p, neighbour, argv(&["true"])).await.unwrap();
+    assert_eq!(ok.reason, ExitReason::Exited(0));
+    assert!(started.elapsed() < Duration::from_secs(2), "neighbour exec took {:?}", started.elapsed());
+    // Destroy removes every process the bomb left behind, promptly.
+    let started = Instant::now();
+    p.destroy(bomb).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5), "destroy took {:?}", started.elapsed());
+    let leftover = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c.starts_with(b"sleep\x0030")));
+    assert!(!leftover, "a bomb process survived destroy");
+}
