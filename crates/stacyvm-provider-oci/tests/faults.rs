@@ -31,7 +31,7 @@ fn provider() -> Option<(tempfile::TempDir, OciProvider)> {
         std::fs::create_dir_all(rootfs.join(sub)).unwrap();
     }
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    for applet in ["sh", "tail", "sleep", "seq", "true", "echo", "cat"] {
+    for applet in ["sh", "tail", "sleep", "seq", "true", "echo", "cat", "nc"] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
     }
     let settings = OciSettings {
@@ -105,4 +105,42 @@ async fn fork_bomb(p: &OciProvider, bomb: &RuntimeHandle, neighbour: &RuntimeHan
         .flatten()
         .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c.starts_with(b"sleep\x0030")));
     assert!(!leftover, "a bomb process survived destroy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destroy_kills_processes_that_ignore_sigterm() {
+    let Some((_dir, p)) = provider() else { return };
+    let h = p.create(&spec(4, 64)).await.unwrap();
+    let marker = format!("{}", 7_000_000 + std::process::id());
+    let script = format!("trap '' TERM; sleep {marker} & sleep {marker} & echo started");
+    let out = capture(&p, &h, shell(&script)).await.unwrap();
+    assert_eq!(out.text(stacyvm_types::exec::StreamName::Stdout), "started\n");
+    let running = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(&marker))
+        })
+    };
+    assert!(running(), "the stubborn processes run before destroy");
+    let started = Instant::now();
+    p.destroy(&h).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5), "destroy took {:?}", started.elapsed());
+    assert!(!running(), "a process that ignores SIGTERM survived destroy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_none_cannot_reach_host_loopback_services() {
+    let Some((_dir, p)) = provider() else { return };
+    // A service on the host's loopback that must stay out of reach.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let h = p.create(&spec(5, 64)).await.unwrap();
+    with_cleanup(&p, &[&h], async {
+        let probe = format!("echo x | nc -w 2 127.0.0.1 {port} && echo REACHED || echo unreachable");
+        let out = capture(&p, &h, shell(&probe)).await.unwrap();
+        let text = out.text(stacyvm_types::exec::StreamName::Stdout);
+        assert!(text.contains("unreachable") && !text.contains("REACHED"), "{text}");
+        assert!(listener.accept().is_err(), "the host service saw a connection");
+    })
+    .await;
 }
