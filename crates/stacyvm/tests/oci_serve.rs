@@ -5,48 +5,15 @@
 
 mod support;
 
-use std::path::Path;
-
 use serde_json::json;
 use support::{Server, Workdir};
 
-fn prerequisites() -> Option<String> {
-    let agent = std::env::var("STACYVM_AGENT_BIN").ok();
-    let missing = if unsafe { libc::geteuid() } != 0 {
-        Some("root")
-    } else if !Path::new("/usr/bin/crun").exists() {
-        Some("crun")
-    } else if !Path::new("/bin/busybox").exists() {
-        Some("/bin/busybox")
-    } else if agent.is_none() {
-        Some("STACYVM_AGENT_BIN")
-    } else {
-        None
-    };
-    if let Some(what) = missing {
-        assert!(std::env::var("STACYVM_REQUIRE_RUNTIMES").as_deref() != Ok("1"), "missing {what}");
-        eprintln!("SKIPPED: missing {what}");
-        return None;
-    }
-    agent
-}
-
-fn busybox_image(rootfs: &Path) {
-    for dir in ["bin", "etc", "proc", "sys", "dev", "tmp"] {
-        std::fs::create_dir_all(rootfs.join(dir)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    for applet in ["sh", "echo", "id", "cat", "ls", "sleep", "hostname", "grep"] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_with_oci_spawns_real_containers() {
-    let Some(agent) = prerequisites() else { return };
+    let Some(agent) = support::oci_prerequisites() else { return };
     let workdir = Workdir::new();
     let data = workdir.path().join("oci");
-    busybox_image(&data.join("images/busybox_latest"));
+    support::busybox_image(&data.join("images/busybox_latest"));
     let data_dir = data.display().to_string();
     let server = Server::start(
         &workdir,
