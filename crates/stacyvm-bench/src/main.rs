@@ -95,9 +95,17 @@ fn main() -> Result<()> {
     progress(&format!("server {}", args.url));
     rt.block_on(client.health()).with_context(|| format!("server at {} does not answer /health", args.url))?;
 
+    let providers: Vec<serde_json::Value> = rt.block_on(client.get_json("/providers")).context("list providers")?;
+    let provider = providers
+        .iter()
+        .find(|p| p["default"] == true)
+        .and_then(|p| p["name"].as_str())
+        .unwrap_or("unknown")
+        .to_string();
     progress("spawn+destroy");
     let (round, spawn, destroy) = rt.block_on(http::spawn_destroy(&client, w, n))?;
-    rows.push(Row::measured("spawn_destroy", "StacyVM spawn+destroy (mock, sequential)", Kind::Stacyvm, round));
+    let label = format!("StacyVM spawn+destroy ({provider}, sequential)");
+    rows.push(Row::measured("spawn_destroy", &label, Kind::Stacyvm, round));
     rows.push(Row::measured("spawn", "  of which POST /sandboxes", Kind::Stacyvm, spawn));
     rows.push(Row::measured("destroy", "  of which DELETE /sandboxes/{id}", Kind::Stacyvm, destroy));
 
@@ -153,6 +161,7 @@ fn main() -> Result<()> {
 
     let ctx = report::Context {
         url: args.url.clone(),
+        provider,
         iterations: n,
         warmup: w,
         concurrency: args.concurrency,

@@ -11,6 +11,8 @@ use crate::stats::{fmt_dur, fmt_rate, Kind, Row, Summary};
 pub struct Context {
     /// Server URL.
     pub url: String,
+    /// The server's default provider (what spawns run on).
+    pub provider: String,
     /// Timed sequential iterations.
     pub iterations: usize,
     /// Warmup iterations.
@@ -222,7 +224,7 @@ pub fn markdown(ctx: &Context, rows: &[Row]) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "Machine: {} cores (`nproc`), kernel {} (`uname -r`), {}, {}. Server {} (mock provider); \
+        "Machine: {} cores (`nproc`), kernel {} (`uname -r`), {}, {}. Server {} ({} provider); \
          client and server share the cores; client runtime {} thread(s). Sequential: {} timed \
          iterations after {} warmup. GET load: {} in flight for {} s.",
         m["cores"],
@@ -230,6 +232,7 @@ pub fn markdown(ctx: &Context, rows: &[Row]) -> String {
         m["cpu"].as_str().unwrap_or(""),
         m["os"].as_str().unwrap_or(""),
         ctx.url,
+        ctx.provider,
         ctx.client_threads,
         ctx.iterations,
         ctx.warmup,
@@ -351,6 +354,7 @@ mod tests {
         let md = markdown(
             &Context {
                 url: "http://x".into(),
+                provider: "mock".into(),
                 iterations: 1,
                 warmup: 0,
                 concurrency: 1,
