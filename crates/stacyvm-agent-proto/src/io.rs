@@ -118,3 +118,24 @@ where
         }
     }
 }
+
+/// Writes every frame received on `frames` to `writer`, batching frames that are already queued
+/// into one write (up to about [`MAX_CHUNK`](crate::MAX_CHUNK) bytes). Returns when the channel
+/// closes or a write fails; frames that cannot be encoded are dropped.
+pub async fn write_frames<W>(mut frames: tokio::sync::mpsc::Receiver<Frame>, mut writer: W)
+where
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = BytesMut::new();
+    while let Some(frame) = frames.recv().await {
+        buf.clear();
+        let _ = encode(&frame, &mut buf);
+        while buf.len() < crate::MAX_CHUNK {
+            let Ok(next) = frames.try_recv() else { break };
+            let _ = encode(&next, &mut buf);
+        }
+        if writer.write_all(&buf).await.is_err() {
+            return;
+        }
+    }
+}

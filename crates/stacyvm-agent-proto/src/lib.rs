@@ -158,6 +158,6 @@ pub use frame::{
     chunk_frames, encode, Body, DataKind, Decoder, Frame, FrameKind, CONTROL_CHANNEL, FRAME_OVERHEAD, MAX_CHUNK,
     MAX_FRAME, MAX_PAYLOAD,
 };
-pub use io::{agent_handshake, client_handshake, read_frame, write_frame};
+pub use io::{agent_handshake, client_handshake, read_frame, write_frame, write_frames};
 pub use message::{ErrorKind, ExecStart, ExitReason, ExitStatus, FileEntry, Hello, HelloAck, Message, PtySize};
 pub use version::{negotiate, negotiate_between, NegotiateError, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};

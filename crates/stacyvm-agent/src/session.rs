@@ -7,9 +7,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use stacyvm_agent_proto::{agent_handshake, encode, read_frame, Body, ErrorKind, Frame, Message};
-use tokio::io::AsyncWriteExt;
+use bytes::Bytes;
+use stacyvm_agent_proto::{agent_handshake, read_frame, write_frames, Body, ErrorKind, Frame, Message};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
@@ -60,23 +59,9 @@ async fn serve(mut stream: UnixStream, ctx: Arc<Context>) {
     if agent_handshake(&mut stream, env!("CARGO_PKG_VERSION"), &features).await.is_err() {
         return;
     }
-    let (mut reader, mut writer) = stream.into_split();
-    let (out, mut out_rx) = mpsc::channel::<Frame>(256);
-    tokio::spawn(async move {
-        let mut buf = BytesMut::new();
-        while let Some(frame) = out_rx.recv().await {
-            buf.clear();
-            let _ = encode(&frame, &mut buf);
-            // Batch whatever else is ready into the same write.
-            while buf.len() < 1 << 20 {
-                let Ok(next) = out_rx.try_recv() else { break };
-                let _ = encode(&next, &mut buf);
-            }
-            if writer.write_all(&buf).await.is_err() {
-                return;
-            }
-        }
-    });
+    let (mut reader, writer) = stream.into_split();
+    let (out, out_rx) = mpsc::channel::<Frame>(256);
+    tokio::spawn(write_frames(out_rx, writer));
     let mut inputs: HashMap<u32, mpsc::Sender<Input>> = HashMap::new();
     while let Ok(Some(frame)) = read_frame(&mut reader).await {
         let channel = frame.channel;

@@ -788,14 +788,3 @@ fn docs_table_matches_the_code() {
         panic!("docs/configuration.md table is out of date; rows from the code:\n{}", generated.join("\n"));
     }
 }
-
-#[test]
-fn oci_settings_are_validated() {
-    let env = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
-    let err = from_sources(None, &env("STACYVM_PROVIDERS_OCI_RUNTIME", "docker")).unwrap_err();
-    assert_eq!(err.key(), Some("providers.oci.runtime"));
-    let err = from_sources(None, &env("STACYVM_PROVIDERS_OCI_PIDS_LIMIT", "0")).unwrap_err();
-    assert_eq!(err.key(), Some("providers.oci.pids_limit"));
-    let c = from_sources(None, &env("STACYVM_PROVIDERS_OCI_DATA_DIR", "/srv/oci")).unwrap();
-    assert_eq!(c.providers.oci.images_dir, std::path::Path::new("/srv/oci/images"));
-}

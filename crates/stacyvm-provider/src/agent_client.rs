@@ -12,13 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use stacyvm_agent_proto::{
-    client_handshake, encode, read_frame, Body, DataKind, ErrorKind, ExecStart, ExitReason as WireReason, Frame,
-    HelloAck, Message, MAX_CHUNK,
+    client_handshake, read_frame, write_frames, Body, DataKind, ErrorKind, ExecStart, ExitReason as WireReason, Frame,
+    HelloAck, Message,
 };
 use stacyvm_types::exec::StreamName;
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 
@@ -126,23 +126,10 @@ impl AgentClient {
         let hello = client_handshake(&mut stream, "stacyvm")
             .await
             .map_err(|e| ProviderError::Failed(format!("agent handshake: {e}")))?;
-        let (mut reader, mut writer) = stream.into_split();
+        let (mut reader, writer) = stream.into_split();
         let routes: Routes = Arc::default();
-        let (out, mut out_rx) = mpsc::channel::<Frame>(256);
-        tokio::spawn(async move {
-            let mut buf = BytesMut::new();
-            while let Some(frame) = out_rx.recv().await {
-                buf.clear();
-                let _ = encode(&frame, &mut buf);
-                while buf.len() < MAX_CHUNK {
-                    let Ok(next) = out_rx.try_recv() else { break };
-                    let _ = encode(&next, &mut buf);
-                }
-                if writer.write_all(&buf).await.is_err() {
-                    return;
-                }
-            }
-        });
+        let (out, out_rx) = mpsc::channel::<Frame>(256);
+        tokio::spawn(write_frames(out_rx, writer));
         let reader_routes = Arc::clone(&routes);
         tokio::spawn(async move {
             while let Ok(Some(frame)) = read_frame(&mut reader).await {
