@@ -40,21 +40,3 @@ impl From<stacyvm_fs::FsError> for ProviderError {
         }
     }
 }
-
-impl ProviderError {
-    /// Wraps an I/O error for the given sandbox path, mapping `ENOENT` to [`FileNotFound`].
-    ///
-    /// [`FileNotFound`]: ProviderError::FileNotFound
-    pub fn from_io(path: &str, err: std::io::Error) -> Self {
-        match err.raw_os_error() {
-            Some(libc::ENOENT) => ProviderError::FileNotFound(path.to_string()),
-            Some(libc::EXDEV) => ProviderError::PathEscape(path.to_string()),
-            Some(libc::ELOOP) => ProviderError::InvalidInput(format!("{path}: too many levels of symbolic links")),
-            Some(libc::EISDIR) => ProviderError::InvalidInput(format!("{path} is a directory")),
-            Some(libc::ENOTDIR) => ProviderError::InvalidInput(format!("{path}: a parent is not a directory")),
-            Some(libc::ENOTEMPTY) => ProviderError::InvalidInput(format!("directory {path} is not empty")),
-            Some(libc::EEXIST) => ProviderError::InvalidInput(format!("{path} already exists")),
-            _ => ProviderError::Failed(format!("{path}: {err}")),
-        }
-    }
-}

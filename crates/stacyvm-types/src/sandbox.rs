@@ -29,6 +29,22 @@ pub enum WireState {
     Error,
 }
 
+impl WireState {
+    /// The wire spelling, e.g. `running`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            WireState::Creating => "creating",
+            WireState::Running => "running",
+            WireState::Unhealthy => "unhealthy",
+            WireState::Expired => "expired",
+            WireState::Stopped => "stopped",
+            WireState::Paused => "paused",
+            WireState::Destroyed => "destroyed",
+            WireState::Error => "error",
+        }
+    }
+}
+
 /// A sandbox as returned by spawn, get, list, extend and template spawn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Sandbox {
@@ -185,6 +201,22 @@ pub struct SandboxStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wire_state_spelling_matches_serde() {
+        for state in [
+            WireState::Creating,
+            WireState::Running,
+            WireState::Unhealthy,
+            WireState::Expired,
+            WireState::Stopped,
+            WireState::Paused,
+            WireState::Destroyed,
+            WireState::Error,
+        ] {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        }
+    }
 
     #[test]
     fn admission_emits_only_documented_keys() {

@@ -230,20 +230,9 @@ impl Manager {
             return Err(CoreError::Conflict(format!(
                 "sandbox {} is not running (state: {})",
                 record.id,
-                record.state.wire_name()
+                record.state.wire().as_str()
             )));
         }
         Self::handle_of(record).ok_or_else(|| CoreError::Internal(format!("sandbox {} has no runtime", record.id)))
-    }
-}
-
-/// Wire name of a state, for messages.
-trait WireName {
-    fn wire_name(self) -> String;
-}
-
-impl WireName for LifecycleState {
-    fn wire_name(self) -> String {
-        serde_json::to_value(self.wire()).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
     }
 }

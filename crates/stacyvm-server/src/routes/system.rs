@@ -73,14 +73,7 @@ fn sandbox_counts(m: &Manager) -> Value {
     let mut by_provider: BTreeMap<String, u64> = BTreeMap::new();
     let mut by_worker: BTreeMap<String, u64> = BTreeMap::new();
     for r in &records {
-        *by_state
-            .entry(
-                serde_json::to_value(r.state.wire())
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
-            )
-            .or_default() += 1;
+        *by_state.entry(r.state.wire().as_str().to_string()).or_default() += 1;
         *by_provider.entry(r.provider.clone()).or_default() += 1;
         *by_worker.entry(r.worker_id.clone()).or_default() += 1;
     }

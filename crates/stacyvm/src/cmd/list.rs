@@ -19,7 +19,7 @@ pub async fn run(client: &Client, json: bool) -> anyhow::Result<()> {
         .map(|s| {
             vec![
                 s.id.clone(),
-                serde_json::to_value(s.state).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                s.state.as_str().to_string(),
                 s.provider.clone(),
                 s.image.clone(),
                 s.created_at.format("%H:%M:%S").to_string(),
