@@ -108,7 +108,7 @@ fn whiteouts_become_overlay_whiteouts_and_devices_are_skipped() {
     assert!(gone.file_type().is_char_device() && gone.rdev() == 0, "whiteout must be a 0:0 char device");
     assert!(!f.layer.join("etc/.wh.gone").exists());
     let mut value = [0u8; 8];
-    let n = rustix::fs::getxattr(&f.layer.join("dir"), "trusted.overlay.opaque", &mut value).unwrap();
+    let n = rustix::fs::getxattr(f.layer.join("dir"), "trusted.overlay.opaque", &mut value).unwrap();
     assert_eq!(&value[..n], b"y");
 }
 
