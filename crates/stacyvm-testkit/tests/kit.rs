@@ -164,3 +164,20 @@ fn failing_commands_panic_with_their_stderr() {
     let message = panic.downcast_ref::<String>().unwrap();
     assert!(message.contains("sh -c") && message.contains("oops"), "{message}");
 }
+
+/// Slow the first time (mmdebstrap downloads from the Debian mirror, ~20–60 s); cached after.
+#[test]
+fn slow_python_rootfs_has_python3_and_user_1000() {
+    let Some(rootfs) = stacyvm_testkit::python_rootfs(None) else { return };
+    let version =
+        run("chroot", [rootfs.to_str().unwrap(), "/usr/bin/python3", "-c", "import sys; print(sys.version_info[0])"]);
+    assert_eq!(version, "3\n");
+    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
+    assert!(passwd.contains("user:x:1000:1000::/workspace:"), "{passwd}");
+    let workspace = std::fs::metadata(rootfs.join("workspace")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&workspace), 1000);
+    // A second call reuses the cache.
+    let started = std::time::Instant::now();
+    assert_eq!(stacyvm_testkit::python_rootfs(None), Some(rootfs));
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+}
