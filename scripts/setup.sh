@@ -9,6 +9,8 @@ command -v curl >/dev/null || need+=(curl)
 # OCI runtimes and a static busybox for the sandbox tests (crun is the default runtime).
 for pkg in crun runc runsc; do command -v "$pkg" >/dev/null || [[ -x /usr/sbin/$pkg ]] || need+=("$pkg"); done
 [[ -x /bin/busybox ]] && ldd /bin/busybox 2>&1 | grep -q "not a dynamic" || need+=(busybox-static)
+# Image fixtures of stacyvm-testkit: a local registry, image build/copy tools, Debian rootfs builds.
+for pkg in docker-registry skopeo umoci mmdebstrap; do command -v "$pkg" >/dev/null || need+=("$pkg"); done
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then echo "setup: please install: ${need[*]}" >&2; exit 1; fi
   export DEBIAN_FRONTEND=noninteractive

@@ -6,57 +6,16 @@
 //! (`STACYVM_AGENT_BIN`, else built with `scripts/build-agent.sh`). Missing pieces skip the test
 //! with a message, or fail it when `STACYVM_REQUIRE_RUNTIMES=1` (CI).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use stacyvm_oci::RuntimeKind;
 use stacyvm_provider::conformance;
 use stacyvm_provider::{Provider, SandboxSpec};
 use stacyvm_provider_oci::{image_dir, OciProvider, OciSettings};
+use stacyvm_testkit::skip;
 
 const IMAGE: &str = "busybox:latest";
-
-fn required() -> bool {
-    std::env::var("STACYVM_REQUIRE_RUNTIMES").is_ok_and(|v| v == "1")
-}
-
-fn skip(why: &str) -> Option<PathBuf> {
-    assert!(!required(), "STACYVM_REQUIRE_RUNTIMES=1 but {why}");
-    eprintln!("SKIPPED: {why}");
-    None
-}
-
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The static agent binary, built on demand.
-fn agent_binary() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("STACYVM_AGENT_BIN") {
-        return Some(PathBuf::from(path));
-    }
-    let out = std::process::Command::new(workspace_root().join("scripts/build-agent.sh")).output().ok()?;
-    if !out.status.success() {
-        return skip(&format!("could not build the agent: {}", String::from_utf8_lossy(&out.stderr)));
-    }
-    Some(workspace_root().join(String::from_utf8_lossy(&out.stdout).trim()))
-}
-
-/// A busybox root filesystem: every applet linked in /bin, users root and 1000.
-fn build_busybox_image(rootfs: &Path) {
-    for dir in ["bin", "etc", "proc", "sys", "dev", "tmp", "root", "workspace"] {
-        std::fs::create_dir_all(rootfs.join(dir)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    let list = std::process::Command::new("/bin/busybox").arg("--list").output().unwrap();
-    for applet in String::from_utf8_lossy(&list.stdout).lines().filter(|a| *a != "busybox") {
-        let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
-    }
-    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/workspace:/bin/sh\n")
-        .unwrap();
-    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nuser:x:1000:\n").unwrap();
-    std::fs::set_permissions(rootfs.join("tmp"), std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
-}
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -64,22 +23,16 @@ struct Setup {
 }
 
 fn setup(kind: RuntimeKind) -> Option<Setup> {
-    if unsafe { libc::geteuid() } != 0 {
-        skip("the oci provider needs root")?;
-    }
     if stacyvm_oci::which(kind.binary_name()).is_none() {
         skip(&format!("{} is not installed (apt-get install {})", kind.binary_name(), kind.debian_package()))?;
     }
-    if !Path::new("/bin/busybox").exists() {
-        skip("/bin/busybox is missing (apt-get install busybox-static)")?;
-    }
+    let agent_binary = stacyvm_testkit::oci_prerequisites(kind.binary_name())?;
     if kind == RuntimeKind::Crun {
         let _ = stacyvm_oci::ensure_hugetlb_v1_mount();
     }
-    let agent_binary = agent_binary()?;
     let dir = tempfile::tempdir().unwrap();
     let images_dir = dir.path().join("images");
-    build_busybox_image(&image_dir(&images_dir, IMAGE));
+    stacyvm_testkit::busybox_rootfs(&image_dir(&images_dir, IMAGE));
     let settings = OciSettings {
         runtime: kind,
         runtime_path: None,

@@ -1,8 +1,7 @@
 //! Hostile workloads against the `oci` provider: a memory bomb is OOM-killed and reported as
 //! such, and a fork bomb hits the pids limit while the sandbox (and its neighbours) stay usable.
-//! Same prerequisites as `conformance.rs` (the setup is shared through a small copy below).
+//! Same prerequisites as `conformance.rs` (checked by `stacyvm_testkit::oci_prerequisites`).
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use stacyvm_oci::RuntimeKind;
@@ -13,33 +12,16 @@ use stacyvm_provider_oci::{image_dir, OciProvider, OciSettings};
 const IMAGE: &str = "busybox:latest";
 
 fn provider() -> Option<(tempfile::TempDir, OciProvider)> {
-    let required = std::env::var("STACYVM_REQUIRE_RUNTIMES").is_ok_and(|v| v == "1");
-    let agent = std::env::var_os("STACYVM_AGENT_BIN").map(PathBuf::from);
-    let ready = unsafe { libc::geteuid() } == 0
-        && stacyvm_oci::which("crun").is_some()
-        && std::path::Path::new("/bin/busybox").exists()
-        && agent.is_some();
-    if !ready {
-        assert!(!required, "STACYVM_REQUIRE_RUNTIMES=1 but root, crun, busybox or STACYVM_AGENT_BIN is missing");
-        eprintln!("SKIPPED: needs root, crun, /bin/busybox and STACYVM_AGENT_BIN");
-        return None;
-    }
+    let agent = stacyvm_testkit::oci_prerequisites("crun")?;
     let _ = stacyvm_oci::ensure_hugetlb_v1_mount();
     let dir = tempfile::tempdir().unwrap();
-    let rootfs = image_dir(&dir.path().join("images"), IMAGE);
-    for sub in ["bin", "etc", "proc", "sys", "dev", "tmp"] {
-        std::fs::create_dir_all(rootfs.join(sub)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    for applet in ["sh", "tail", "sleep", "seq", "true", "echo", "cat", "nc"] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
-    }
+    stacyvm_testkit::busybox_rootfs(&image_dir(&dir.path().join("images"), IMAGE));
     let settings = OciSettings {
         runtime: RuntimeKind::Crun,
         runtime_path: None,
         data_dir: dir.path().join("data"),
         images_dir: dir.path().join("images"),
-        agent_binary: agent.unwrap(),
+        agent_binary: agent,
         pids_limit: 64,
     };
     Some((dir, OciProvider::new(settings).unwrap()))

@@ -45,10 +45,11 @@ fn host_traces(data: &Path, ids: &BTreeSet<String>) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_oci_spawns_leaves_nothing_behind() {
-    let Some(agent) = support::oci_prerequisites() else { return };
+    let Some(agent) = stacyvm_testkit::oci_prerequisites("crun") else { return };
+    let agent = agent.display().to_string();
     let workdir = Workdir::new();
     let data = workdir.path().join("oci");
-    support::busybox_image(&data.join("images/busybox_latest"));
+    stacyvm_testkit::busybox_rootfs(&data.join("images/busybox_latest"));
     let data_dir = data.display().to_string();
     let env = [
         ("STACYVM_PROVIDERS_DEFAULT", "oci"),

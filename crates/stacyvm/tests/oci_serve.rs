@@ -1,7 +1,7 @@
 //! `stacyvm serve` with the `oci` provider, end to end over HTTP: spawn a real container from a
 //! local busybox image, run commands as the unprivileged sandbox user, move files, destroy.
-//! Needs root, crun, `/bin/busybox` (static) and the static agent (`STACYVM_AGENT_BIN`);
-//! skipped otherwise unless `STACYVM_REQUIRE_RUNTIMES=1`.
+//! Needs root, crun, `/bin/busybox` (static) and the static agent (`STACYVM_AGENT_BIN`, else
+//! built with `scripts/build-agent.sh`); skipped otherwise unless `STACYVM_REQUIRE_RUNTIMES=1`.
 
 mod support;
 
@@ -10,10 +10,11 @@ use support::{Server, Workdir};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_with_oci_spawns_real_containers() {
-    let Some(agent) = support::oci_prerequisites() else { return };
+    let Some(agent) = stacyvm_testkit::oci_prerequisites("crun") else { return };
+    let agent = agent.display().to_string();
     let workdir = Workdir::new();
     let data = workdir.path().join("oci");
-    support::busybox_image(&data.join("images/busybox_latest"));
+    stacyvm_testkit::busybox_rootfs(&data.join("images/busybox_latest"));
     let data_dir = data.display().to_string();
     let server = Server::start(
         &workdir,

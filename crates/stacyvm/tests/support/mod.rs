@@ -353,37 +353,3 @@ fn base64_matches_rfc4648_vectors() {
         assert_eq!(base64(input.as_bytes()), expected);
     }
 }
-
-/// The static agent for `oci` tests, or `None` (test skipped) when root, crun, busybox or
-/// `STACYVM_AGENT_BIN` is missing; with `STACYVM_REQUIRE_RUNTIMES=1` a missing piece fails.
-pub fn oci_prerequisites() -> Option<String> {
-    let agent = std::env::var("STACYVM_AGENT_BIN").ok();
-    let missing = if unsafe { libc::geteuid() } != 0 {
-        Some("root")
-    } else if !Path::new("/usr/bin/crun").exists() {
-        Some("crun")
-    } else if !Path::new("/bin/busybox").exists() {
-        Some("/bin/busybox")
-    } else if agent.is_none() {
-        Some("STACYVM_AGENT_BIN")
-    } else {
-        None
-    };
-    if let Some(what) = missing {
-        assert!(std::env::var("STACYVM_REQUIRE_RUNTIMES").as_deref() != Ok("1"), "missing {what}");
-        eprintln!("SKIPPED: missing {what}");
-        return None;
-    }
-    agent
-}
-
-/// A minimal busybox root filesystem for `oci` sandboxes.
-pub fn busybox_image(rootfs: &Path) {
-    for dir in ["bin", "etc", "proc", "sys", "dev", "tmp"] {
-        std::fs::create_dir_all(rootfs.join(dir)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    for applet in ["sh", "echo", "id", "cat", "ls", "sleep", "hostname", "grep", "true"] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
-    }
-}
