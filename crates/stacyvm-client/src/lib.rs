@@ -1,5 +1,7 @@
 //! A Rust client for the StacyVM REST API (used by the CLI, tests and benchmarks).
 
+mod images;
+
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
@@ -139,30 +141,34 @@ impl Client {
         req.stream = true;
         let resp =
             Self::check(self.request(Method::POST, &format!("/sandboxes/{id}/exec")).json(&req).send().await?).await?;
-        let mut buffer = Vec::new();
-        let bytes = resp.bytes_stream();
-        Ok(bytes
-            .map(move |chunk| -> Vec<ClientResult<serde_json::Value>> {
-                let chunk = match chunk {
-                    Ok(c) => c,
-                    Err(e) => return vec![Err(ClientError::Transport(e))],
-                };
-                buffer.extend_from_slice(&chunk);
-                let mut lines = Vec::new();
-                while let Some(pos) = buffer.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = buffer.drain(..=pos).collect();
-                    if line.iter().all(u8::is_ascii_whitespace) {
-                        continue;
-                    }
-                    lines.push(serde_json::from_slice(&line).map_err(|e| ClientError::Decode(e.to_string())));
-                }
-                lines
-            })
-            .flat_map(futures::stream::iter))
+        Ok(ndjson_values(resp))
     }
 
     /// `GET /sandboxes/{id}/logs?lines=N`.
     pub async fn logs(&self, id: &str, lines: u32) -> ClientResult<Vec<String>> {
         self.get_json(&format!("/sandboxes/{id}/logs?lines={lines}")).await
     }
+}
+
+/// The lines of an NDJSON response, each parsed as a JSON value.
+fn ndjson_values(resp: Response) -> impl Stream<Item = ClientResult<serde_json::Value>> {
+    let mut buffer = Vec::new();
+    resp.bytes_stream()
+        .map(move |chunk| -> Vec<ClientResult<serde_json::Value>> {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => return vec![Err(ClientError::Transport(e))],
+            };
+            buffer.extend_from_slice(&chunk);
+            let mut lines = Vec::new();
+            while let Some(pos) = buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buffer.drain(..=pos).collect();
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                lines.push(serde_json::from_slice(&line).map_err(|e| ClientError::Decode(e.to_string())));
+            }
+            lines
+        })
+        .flat_map(futures::stream::iter)
 }

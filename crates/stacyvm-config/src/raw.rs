@@ -315,6 +315,12 @@ pub struct RawOci {
     pub agent_path: String,
     /// Task limit (processes + threads) per sandbox.
     pub pids_limit: u32,
+    /// Registries (`host[:port]`) pulled from over plain HTTP.
+    pub insecure_registries: Vec<String>,
+    /// Docker-style `config.json` with registry credentials; `""` = anonymous pulls.
+    pub registry_auth_file: String,
+    /// `if_missing` (pull at first spawn) or `never` (only pulled or imported images).
+    pub pull_policy: String,
 }
 
 impl Default for RawOci {
@@ -327,6 +333,9 @@ impl Default for RawOci {
             images_dir: String::new(),
             agent_path: String::new(),
             pids_limit: 256,
+            insecure_registries: Vec::new(),
+            registry_auth_file: String::new(),
+            pull_policy: s("if_missing"),
         }
     }
 }

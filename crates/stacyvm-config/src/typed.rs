@@ -202,6 +202,12 @@ pub struct OciConfig {
     pub agent_path: Option<PathBuf>,
     /// Task limit per sandbox (> 0).
     pub pids_limit: u32,
+    /// Registries reached over plain HTTP.
+    pub insecure_registries: Vec<String>,
+    /// Registry credentials file.
+    pub registry_auth_file: Option<PathBuf>,
+    /// `true` = a spawn may pull a missing image (`if_missing`); `false` = `never`.
+    pub pull_if_missing: bool,
 }
 
 /// `defaults.*`

@@ -266,6 +266,22 @@ fn providers(r: &RawProviders) -> Result<ProvidersConfig> {
             if o.data_dir.trim().is_empty() {
                 return Err(ConfigError::invalid("providers.oci.data_dir", "must not be empty"));
             }
+            let pull_if_missing = match o.pull_policy.as_str() {
+                "if_missing" | "" => true,
+                "never" => false,
+                other => {
+                    return Err(ConfigError::invalid(
+                        "providers.oci.pull_policy",
+                        format!("{other:?} is not one of: if_missing, never"),
+                    ))
+                }
+            };
+            if let Some(bad) = o.insecure_registries.iter().find(|h| h.is_empty() || h.contains(['/', ' '])) {
+                return Err(ConfigError::invalid(
+                    "providers.oci.insecure_registries",
+                    format!("{bad:?} is not a registry host[:port] (no scheme, no path)"),
+                ));
+            }
             let data_dir = PathBuf::from(&o.data_dir);
             OciConfig {
                 enabled: o.enabled,
@@ -275,6 +291,9 @@ fn providers(r: &RawProviders) -> Result<ProvidersConfig> {
                 data_dir,
                 agent_path: opt_path(&o.agent_path),
                 pids_limit: o.pids_limit,
+                insecure_registries: o.insecure_registries.clone(),
+                registry_auth_file: opt_path(&o.registry_auth_file),
+                pull_if_missing,
             }
         },
     })

@@ -89,10 +89,31 @@ pub struct ImageStore {
     pub(crate) publish: tokio::sync::Mutex<()>,
 }
 
+impl std::fmt::Debug for ImageStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageStore").field("root", &self.root).finish_non_exhaustive()
+    }
+}
+
 fn write_atomic(path: &Path, bytes: &[u8]) -> ImageResult<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(|e| ImageError::io(&format!("write {}", tmp.display()), e))?;
     std::fs::rename(&tmp, path).map_err(|e| ImageError::io(&format!("rename {}", path.display()), e))
+}
+
+/// Removes temporary files left by processes that are gone (names are `<what>-<pid>-<n>`);
+/// those of live processes (a CLI import while the server runs) are theirs to clean.
+fn clear_abandoned_tmp(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let pid = name.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            let path = entry.path();
+            let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+        }
+    }
 }
 
 fn dir_size(path: &Path) -> u64 {
@@ -110,10 +131,8 @@ impl ImageStore {
             std::fs::create_dir_all(root.join(sub)).map_err(|e| ImageError::io(&format!("create {sub}"), e))?;
         }
         let tmp = root.join("tmp");
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(|e| ImageError::io("clear tmp", e))?;
-        }
         std::fs::create_dir_all(&tmp).map_err(|e| ImageError::io("create tmp", e))?;
+        clear_abandoned_tmp(&tmp);
         Ok(ImageStore {
             root: root.to_path_buf(),
             registry: RegistryClient::new(settings)?,
@@ -133,8 +152,9 @@ impl ImageStore {
         self.root.join("layers").join(diff_id.hex())
     }
 
-    /// A fresh path under `tmp/` (same file system as the layers).
-    pub(crate) fn tmp_path(&self, what: &str) -> PathBuf {
+    /// A fresh path under `tmp/` (same file system as the layers), removed at the next open
+    /// once this process is gone.
+    pub fn tmp_path(&self, what: &str) -> PathBuf {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);

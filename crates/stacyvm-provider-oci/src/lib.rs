@@ -12,18 +12,20 @@
 //! file it creates runs or belongs to the sandbox user (1000:1000) with no capabilities and
 //! `no_new_privs`. Exec and file operations go through [`AgentClient`].
 //!
-//! Images: until registry pulls land, an image reference names a local rootfs directory
-//! `<images_dir>/<reference with '/', ':' and '@' replaced by '_'>/` (see [`image_dir`]).
+//! Images come from the [`ImageStore`]: the spawn's `image` is an OCI reference, pulled on first
+//! use (unless the pull policy is `never`) and stacked as overlayfs lower layers. Each sandbox
+//! holds a lease on its image's layers until it is destroyed, so they are never collected under it.
 
 mod sandbox_dir;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use stacyvm_image::{ImageError, ImageStore};
 use stacyvm_oci::{BindMount, BundleSpec, ContainerIo, OciRuntime, ProcessSpec, RuntimeKind, Status};
 use stacyvm_provider::agent_client::AgentClient;
 use stacyvm_provider::{
@@ -48,17 +50,34 @@ pub struct OciSettings {
     pub runtime_path: Option<PathBuf>,
     /// Where sandboxes and runtime state live.
     pub data_dir: PathBuf,
-    /// Local image store (one rootfs directory per image reference).
-    pub images_dir: PathBuf,
+    /// Where images come from.
+    pub images: Arc<ImageStore>,
+    /// Whether a spawn may pull a missing image.
+    pub pull_policy: PullPolicy,
     /// The static `stacyvm-agent` binary.
     pub agent_binary: PathBuf,
     /// Task limit per sandbox (processes + threads; runsc's own threads count too).
     pub pids_limit: i64,
 }
 
-/// Directory of an image's rootfs in the local store.
-pub fn image_dir(images_dir: &Path, reference: &str) -> PathBuf {
-    images_dir.join(reference.replace(['/', ':', '@'], "_"))
+/// Whether a spawn may pull an image that is not in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Pull on first use.
+    IfMissing,
+    /// Only images already pulled or imported (air-gapped hosts).
+    Never,
+}
+
+/// Maps image store errors for the spawn path: a bad or missing image is the caller's input.
+fn image_error(e: ImageError) -> ProviderError {
+    match e {
+        ImageError::InvalidReference(_) | ImageError::NotFound(_) | ImageError::Unauthorized(_) => {
+            ProviderError::InvalidInput(e.to_string())
+        }
+        ImageError::Unavailable(_) => ProviderError::Unavailable(e.to_string()),
+        other => ProviderError::Failed(format!("image: {other}")),
+    }
 }
 
 /// The provider.
@@ -130,16 +149,21 @@ impl OciProvider {
     }
 
     async fn start(&self, spec: &SandboxSpec, dir: &SandboxDir) -> ProviderResult<AgentClient> {
-        let image = image_dir(&self.settings.images_dir, &spec.image);
-        if !image.is_dir() {
-            return Err(ProviderError::InvalidInput(format!(
-                "image {} is not available locally (expected a rootfs at {})",
-                spec.image,
-                image.display()
-            )));
-        }
+        let images = &self.settings.images;
+        let image = match self.settings.pull_policy {
+            PullPolicy::IfMissing => images.ensure(&spec.image, &|_| {}).await.map_err(image_error)?,
+            PullPolicy::Never => images.get(&spec.image).map_err(image_error)?.ok_or_else(|| {
+                ProviderError::InvalidInput(format!(
+                    "image {} is not in the store and providers.oci.pull_policy is never \
+                     (pull or import it first: stacyvm image pull|import)",
+                    spec.image
+                ))
+            })?,
+        };
+        images.lease(&spec.id, &image).await.map_err(image_error)?;
+        let lower = images.lower_dirs(&image);
         let prepared = dir.clone();
-        tokio::task::spawn_blocking(move || prepared.prepare(&image, SANDBOX_USER))
+        tokio::task::spawn_blocking(move || prepared.prepare(&lower, SANDBOX_USER))
             .await
             .map_err(|e| failed("prepare task", e))?
             .map_err(|e| failed("prepare sandbox filesystem", e))?;
@@ -193,7 +217,7 @@ impl Provider for OciProvider {
             ("runtime".into(), self.settings.runtime.binary_name().into()),
             ("runtime_path".into(), self.runtime.binary.display().to_string()),
             ("data_dir".into(), self.settings.data_dir.display().to_string()),
-            ("images_dir".into(), self.settings.images_dir.display().to_string()),
+            ("images_dir".into(), self.settings.images.root().display().to_string()),
             ("network".into(), "none".into()),
         ])
     }
@@ -241,7 +265,8 @@ impl Provider for OciProvider {
         tokio::task::spawn_blocking(move || dir.remove())
             .await
             .map_err(|e| failed("remove task", e))?
-            .map_err(|e| failed("remove sandbox files", e))
+            .map_err(|e| failed("remove sandbox files", e))?;
+        self.settings.images.release(&h.sandbox_id).map_err(|e| failed("release image lease", e))
     }
 
     async fn inspect(&self, h: &RuntimeHandle) -> ProviderResult<RuntimeState> {
@@ -258,6 +283,8 @@ impl Provider for OciProvider {
         if let Ok(entries) = std::fs::read_dir(self.settings.data_dir.join("sandboxes")) {
             ids.extend(entries.flatten().filter_map(|e| e.file_name().into_string().ok()));
         }
+        // A lease without a sandbox (a crash between lease and create) is cleaned up the same way.
+        ids.extend(self.settings.images.lease_holders().map_err(|e| failed("image leases", e))?);
         ids.sort();
         ids.dedup();
         Ok(ids)

@@ -4,6 +4,9 @@ use std::io;
 use std::os::unix::fs::{chown, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+/// The kernel copies at most one page of mount options.
+const MAX_MOUNT_DATA: usize = 4096;
+
 /// `<data_dir>/sandboxes/<id>/`.
 #[derive(Debug, Clone)]
 pub struct SandboxDir {
@@ -41,9 +44,10 @@ impl SandboxDir {
         self.path.join("init.log")
     }
 
-    /// Creates the layers and mounts the overlay (image read-only below, `upper` on top), with
-    /// `/workspace` owned by the sandbox user and the agent's mount points in place.
-    pub fn prepare(&self, image_rootfs: &Path, (uid, gid): (u32, u32)) -> io::Result<()> {
+    /// Creates the layers and mounts the overlay (the image's layers read-only below, top layer
+    /// first; `upper` on top), with `/workspace` owned by the sandbox user and the agent's mount
+    /// points in place.
+    pub fn prepare(&self, image_layers: &[PathBuf], (uid, gid): (u32, u32)) -> io::Result<()> {
         let upper = self.path.join("upper");
         let work = self.path.join("work");
         for dir in [&upper, &work, &self.rootfs(), &self.run()] {
@@ -55,8 +59,14 @@ impl SandboxDir {
         chown(&workspace, Some(uid), Some(gid))?;
         std::fs::create_dir_all(upper.join(".stacyvm/run"))?;
         std::fs::write(upper.join(".stacyvm/agent"), b"")?;
-        let data =
-            format!("lowerdir={},upperdir={},workdir={}", image_rootfs.display(), upper.display(), work.display());
+        let lower: Vec<String> = image_layers.iter().map(|p| p.display().to_string()).collect();
+        let data = format!("lowerdir={},upperdir={},workdir={}", lower.join(":"), upper.display(), work.display());
+        if data.len() >= MAX_MOUNT_DATA {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("the image has too many layers ({}) for one overlay mount", image_layers.len()),
+            ));
+        }
         rustix::mount::mount("overlay", self.rootfs(), "overlay", rustix::mount::MountFlags::empty(), data.as_str())
             .map_err(io::Error::from)
     }

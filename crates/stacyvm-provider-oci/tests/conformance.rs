@@ -1,5 +1,6 @@
 //! The `oci` provider passes the conformance suite on every installed runtime (crun, runc,
-//! runsc), with a busybox image built here from Debian's `busybox-static`, and its sandboxes are
+//! runsc), with a busybox image built here from Debian's `busybox-static`, pushed to a local
+//! `docker-registry` and pulled at first spawn through the image store, and its sandboxes are
 //! really isolated (checked from inside).
 //!
 //! Needs root, the runtime, `/bin/busybox` (static) and the static agent
@@ -9,16 +10,19 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use stacyvm_image::{ImageStore, RegistrySettings};
 use stacyvm_oci::RuntimeKind;
 use stacyvm_provider::conformance;
 use stacyvm_provider::{Provider, SandboxSpec};
-use stacyvm_provider_oci::{image_dir, OciProvider, OciSettings};
-use stacyvm_testkit::skip;
-
-const IMAGE: &str = "busybox:latest";
+use stacyvm_provider_oci::{OciProvider, OciSettings, PullPolicy};
+use stacyvm_testkit::{skip, TestRegistry};
 
 struct Setup {
     _dir: tempfile::TempDir,
+    _registry: TestRegistry,
+    /// `127.0.0.1:<port>/busybox:latest`, pulled at first spawn.
+    image: String,
+    images: Arc<ImageStore>,
     provider: Arc<OciProvider>,
 }
 
@@ -30,24 +34,34 @@ fn setup(kind: RuntimeKind) -> Option<Setup> {
     if kind == RuntimeKind::Crun {
         let _ = stacyvm_oci::ensure_hugetlb_v1_mount();
     }
+    let registry = TestRegistry::start()?;
     let dir = tempfile::tempdir().unwrap();
-    let images_dir = dir.path().join("images");
-    stacyvm_testkit::busybox_rootfs(&image_dir(&images_dir, IMAGE));
+    stacyvm_testkit::busybox_rootfs(&dir.path().join("rootfs"));
+    stacyvm_testkit::push_rootfs(&registry, &dir.path().join("rootfs"), "busybox:latest", Default::default());
+    let registries = RegistrySettings { insecure: vec![registry.host()], ..Default::default() };
+    let images = Arc::new(ImageStore::open(&dir.path().join("images"), registries).unwrap());
     let settings = OciSettings {
         runtime: kind,
         runtime_path: None,
         data_dir: dir.path().join("data"),
-        images_dir,
+        images: images.clone(),
+        pull_policy: PullPolicy::IfMissing,
         agent_binary,
         pids_limit: 256,
     };
-    Some(Setup { provider: Arc::new(OciProvider::new(settings).unwrap()), _dir: dir })
+    Some(Setup {
+        provider: Arc::new(OciProvider::new(settings).unwrap()),
+        image: format!("{}/busybox:latest", registry.host()),
+        images,
+        _registry: registry,
+        _dir: dir,
+    })
 }
 
 async fn conformance_on(kind: RuntimeKind) {
     let Some(s) = setup(kind) else { return };
     s.provider.health().await.expect("healthy");
-    conformance::run_with_image(s.provider.clone(), IMAGE).await;
+    conformance::run_with_image(s.provider.clone(), &s.image).await;
     assert!(s.provider.list_owned().await.unwrap().is_empty(), "every sandbox was destroyed");
 }
 
@@ -65,7 +79,7 @@ async fn conformance_with_runc() {
 async fn sandboxes_are_isolated_as_seen_from_inside() {
     let Some(s) = setup(RuntimeKind::Crun) else { return };
     let p = s.provider.as_ref();
-    let spec = SandboxSpec { id: "sb-1501a7ed".into(), image: IMAGE.into(), memory_mb: 64, vcpus: 1 };
+    let spec = SandboxSpec { id: "sb-1501a7ed".into(), image: s.image.clone(), memory_mb: 64, vcpus: 1 };
     let h = p.create(&spec).await.unwrap();
     let script = "id -u; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; ls /proc | grep -cE '^[0-9]+$'; \
                   hostname; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; \
@@ -123,7 +137,7 @@ async fn churn_of_500_cycles_leaves_nothing_behind() {
     let data_dir = s._dir.path().join("data");
     let before = leftovers(&data_dir);
     // The detector sees a live sandbox's mount, cgroups, directory and agent process.
-    let probe = SandboxSpec { id: "sb-9b0be000".into(), image: IMAGE.into(), memory_mb: 64, vcpus: 1 };
+    let probe = SandboxSpec { id: "sb-9b0be000".into(), image: s.image.clone(), memory_mb: 64, vcpus: 1 };
     let h = p.create(&probe).await.unwrap();
     let live = leftovers(&data_dir);
     for kind in ["mount: ", "cgroup: ", "dir: ", "process: "] {
@@ -132,7 +146,7 @@ async fn churn_of_500_cycles_leaves_nothing_behind() {
     p.destroy(&h).await.unwrap();
     let started = std::time::Instant::now();
     for i in 0..500u32 {
-        let spec = SandboxSpec { id: format!("sb-c{i:07x}"), image: IMAGE.into(), memory_mb: 64, vcpus: 1 };
+        let spec = SandboxSpec { id: format!("sb-c{i:07x}"), image: s.image.clone(), memory_mb: 64, vcpus: 1 };
         let h = p.create(&spec).await.unwrap_or_else(|e| panic!("cycle {i}: create: {e}"));
         let out = conformance::capture(p, &h, conformance::argv(&["true"])).await.unwrap();
         assert_eq!(out.reason, stacyvm_provider::ExitReason::Exited(0), "cycle {i}");
@@ -140,5 +154,37 @@ async fn churn_of_500_cycles_leaves_nothing_behind() {
     }
     eprintln!("500 spawn/exec/destroy cycles in {:?}", started.elapsed());
     assert_eq!(leftovers(&data_dir), before, "mounts, cgroups, directories or agents leaked");
+    assert!(s.images.lease_holders().unwrap().is_empty(), "every image lease was released");
     assert!(p.list_owned().await.unwrap().is_empty(), "the runtime lists no container");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_images_fail_the_spawn_cleanly_and_used_images_cannot_be_removed() {
+    let Some(s) = setup(RuntimeKind::Crun) else { return };
+    let p = s.provider.as_ref();
+    let host = s.image.split('/').next().unwrap().to_string();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    for (n, (image, expected)) in [
+        (format!("{host}/does-not-exist:1"), "not found"),
+        (format!("{closed}/busybox:1"), "unreachable"),
+        ("UPPER/case".to_string(), "invalid image reference"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let spec = SandboxSpec { id: format!("sb-ba{n:06x}"), image, memory_mb: 64, vcpus: 1 };
+        let err = p.create(&spec).await.unwrap_err().to_string();
+        assert!(err.contains(expected), "{}: {err}", spec.image);
+    }
+    assert!(p.list_owned().await.unwrap().is_empty(), "a failed spawn leaves nothing");
+    assert!(s.images.lease_holders().unwrap().is_empty(), "a failed spawn holds no image");
+
+    let spec = SandboxSpec { id: "sb-5eed0001".into(), image: s.image.clone(), memory_mb: 64, vcpus: 1 };
+    let h = p.create(&spec).await.unwrap();
+    let err = s.images.remove(&s.image).await.unwrap_err();
+    assert!(matches!(err, stacyvm_image::ImageError::InUse(_)), "{err}");
+    p.destroy(&h).await.unwrap();
+    assert!(s.images.lease_holders().unwrap().is_empty());
+    let (_, report) = s.images.remove(&s.image).await.unwrap();
+    assert_eq!(report.layers_removed, 1);
 }

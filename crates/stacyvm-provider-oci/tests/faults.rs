@@ -4,23 +4,29 @@
 
 use std::time::{Duration, Instant};
 
+use stacyvm_image::{ImageStore, RegistrySettings};
 use stacyvm_oci::RuntimeKind;
 use stacyvm_provider::conformance::{argv, capture, shell};
 use stacyvm_provider::{ExitReason, Provider, RuntimeHandle, SandboxSpec};
-use stacyvm_provider_oci::{image_dir, OciProvider, OciSettings};
+use stacyvm_provider_oci::{OciProvider, OciSettings, PullPolicy};
 
 const IMAGE: &str = "busybox:latest";
 
-fn provider() -> Option<(tempfile::TempDir, OciProvider)> {
+/// A provider whose store holds a busybox image imported offline (pulls are disabled).
+async fn provider() -> Option<(tempfile::TempDir, OciProvider)> {
     let agent = stacyvm_testkit::oci_prerequisites("crun")?;
     let _ = stacyvm_oci::ensure_hugetlb_v1_mount();
     let dir = tempfile::tempdir().unwrap();
-    stacyvm_testkit::busybox_rootfs(&image_dir(&dir.path().join("images"), IMAGE));
+    let images = ImageStore::open(&dir.path().join("images"), RegistrySettings::default()).unwrap();
+    let tarball = dir.path().join("busybox.tar");
+    stacyvm_testkit::busybox_tarball(&tarball);
+    images.import(&tarball, Some(IMAGE)).await.unwrap();
     let settings = OciSettings {
         runtime: RuntimeKind::Crun,
         runtime_path: None,
         data_dir: dir.path().join("data"),
-        images_dir: dir.path().join("images"),
+        images: std::sync::Arc::new(images),
+        pull_policy: PullPolicy::Never,
         agent_binary: agent,
         pids_limit: 64,
     };
@@ -46,7 +52,7 @@ async fn with_cleanup<F: std::future::Future<Output = ()>>(p: &OciProvider, sand
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_bomb_is_oom_killed_and_reported() {
-    let Some((_dir, p)) = provider() else { return };
+    let Some((_dir, p)) = provider().await else { return };
     let h = p.create(&spec(1, 48)).await.unwrap();
     with_cleanup(&p, &[&h], async {
         let out = capture(&p, &h, argv(&["tail", "/dev/zero"])).await.unwrap();
@@ -60,7 +66,7 @@ async fn memory_bomb_is_oom_killed_and_reported() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fork_bomb_hits_the_pids_limit_and_neighbours_stay_responsive() {
-    let Some((_dir, p)) = provider() else { return };
+    let Some((_dir, p)) = provider().await else { return };
     let bomb = p.create(&spec(2, 128)).await.unwrap();
     let neighbour = p.create(&spec(3, 128)).await.unwrap();
     with_cleanup(&p, &[&bomb, &neighbour], fork_bomb(&p, &bomb, &neighbour)).await;
@@ -91,7 +97,7 @@ async fn fork_bomb(p: &OciProvider, bomb: &RuntimeHandle, neighbour: &RuntimeHan
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn destroy_kills_processes_that_ignore_sigterm() {
-    let Some((_dir, p)) = provider() else { return };
+    let Some((_dir, p)) = provider().await else { return };
     let h = p.create(&spec(4, 64)).await.unwrap();
     let marker = format!("{}", 7_000_000 + std::process::id());
     let script = format!("trap '' TERM; sleep {marker} & sleep {marker} & echo started");
@@ -111,7 +117,7 @@ async fn destroy_kills_processes_that_ignore_sigterm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_none_cannot_reach_host_loopback_services() {
-    let Some((_dir, p)) = provider() else { return };
+    let Some((_dir, p)) = provider().await else { return };
     // A service on the host's loopback that must stay out of reach.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -37,11 +37,18 @@ pub struct HttpSettings {
     pub cors_allowed_origins: Vec<String>,
     /// Keys.
     pub auth: AuthSettings,
+    /// The image store behind `/images` (`None`: those routes answer 503).
+    pub images: Option<Arc<stacyvm_image::ImageStore>>,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        HttpSettings { max_body_bytes: 16 << 20, cors_allowed_origins: vec!["*".into()], auth: AuthSettings::default() }
+        HttpSettings {
+            max_body_bytes: 16 << 20,
+            cors_allowed_origins: vec!["*".into()],
+            auth: AuthSettings::default(),
+            images: None,
+        }
     }
 }
 
@@ -50,11 +57,13 @@ impl Default for HttpSettings {
 pub struct AppState {
     /// The core.
     pub manager: Arc<Manager>,
+    /// The image store, when there is one.
+    pub images: Option<Arc<stacyvm_image::ImageStore>>,
 }
 
 /// Builds the complete router (API, OpenAPI, fallbacks, middleware).
 pub fn router(manager: Arc<Manager>, settings: &HttpSettings) -> Router {
-    let state = AppState { manager };
+    let state = AppState { manager, images: settings.images.clone() };
     let api = routes::api_routes()
         .layer(axum::middleware::from_fn_with_state(Arc::new(settings.auth.clone()), auth::require_auth));
     Router::new()

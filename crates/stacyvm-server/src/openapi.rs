@@ -4,7 +4,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use crate::routes::{exec, files, providers, quotas, sandboxes, system, templates};
+use crate::routes::{exec, files, images, providers, quotas, sandboxes, system, templates};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -20,6 +20,7 @@ use crate::routes::{exec, files, providers, quotas, sandboxes, system, templates
         system::health, system::live, system::ready, system::diagnostics, system::metrics, system::prometheus,
         system::events,
         quotas::list, quotas::summary, quotas::get_one, quotas::put, quotas::delete, quotas::usage,
+        images::list, images::pull, images::import, images::remove, images::prune,
     ),
     components(schemas(
         stacyvm_types::ErrorBody, stacyvm_types::ErrorCode,
@@ -32,6 +33,7 @@ use crate::routes::{exec, files, providers, quotas, sandboxes, system, templates
         (name = "templates", description = "Named spawn presets"),
         (name = "providers", description = "Backends, snapshots and pool mode"),
         (name = "quotas", description = "Per-owner limits"),
+        (name = "images", description = "The local OCI image store: pull, import, list, remove, prune"),
         (name = "system", description = "Health, metrics and events"),
     )
 )]

@@ -225,6 +225,14 @@ pub fn rootfs_tarball(rootfs: &Path, out_tar: &Path) {
     tar_dir(rootfs, out_tar);
 }
 
+/// A tarball of a fresh [`busybox_rootfs`](crate::rootfs::busybox_rootfs) at `out_tar`, ready
+/// for an offline image import.
+pub fn busybox_tarball(out_tar: &Path) {
+    let rootfs = tempfile::tempdir().expect("tempdir");
+    crate::rootfs::busybox_rootfs(rootfs.path());
+    tar_dir(rootfs.path(), out_tar);
+}
+
 /// `skopeo inspect` of `reference` (e.g. `docker://127.0.0.1:5000/repo:tag`,
 /// `oci-archive:/x.tar`), TLS verification off, as JSON (`Digest`, `Layers`, `Env`, …).
 pub fn skopeo_inspect(reference: &str) -> serde_json::Value {

@@ -17,8 +17,8 @@ pub mod registry;
 pub mod rootfs;
 
 pub use images::{
-    docker_archive, oci_layout, oci_layout_archive, push_layered, push_rootfs, rootfs_tarball, skopeo_inspect,
-    ImageConfig,
+    busybox_tarball, docker_archive, oci_layout, oci_layout_archive, push_layered, push_rootfs, rootfs_tarball,
+    skopeo_inspect, ImageConfig,
 };
 pub use prereq::{agent_binary, find_program, is_root, oci_prerequisites, programs, required, skip};
 pub use python::python_rootfs;

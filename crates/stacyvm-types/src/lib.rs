@@ -9,6 +9,7 @@ pub mod event;
 pub mod exec;
 pub mod files;
 pub mod id;
+pub mod image;
 pub mod lifecycle;
 pub mod provider;
 pub mod quota;

@@ -38,6 +38,11 @@ enum Command {
     Kill(cmd::kill::Args),
     /// Show a sandbox's console log.
     Logs(cmd::logs::Args),
+    /// Manage the server's image store (pull, import, list, rm, prune).
+    #[command(subcommand)]
+    Image(cmd::image::Command),
+    /// Prepare an image in the local store ahead of time, without a server (pull or --from FILE).
+    BuildImage(cmd::build_image::Args),
     /// Print the version.
     Version,
 }
@@ -60,6 +65,11 @@ fn main() -> std::process::ExitCode {
             Command::List => cmd::list::run(&client()?, cli.json).await.map(|()| 0),
             Command::Kill(args) => cmd::kill::run(&client()?, args, cli.json).await.map(|()| 0),
             Command::Logs(args) => cmd::logs::run(&client()?, args, cli.json).await.map(|()| 0),
+            Command::Image(command) => {
+                let client = cmd::long_client(&cli.server, cli.api_key.clone())?;
+                cmd::image::run(&client, command, cli.json).await.map(|()| 0)
+            }
+            Command::BuildImage(args) => cmd::build_image::run(args, cli.json).await.map(|()| 0),
             Command::Version => {
                 cmd::version::run(cli.json);
                 Ok(0)

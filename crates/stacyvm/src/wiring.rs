@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use stacyvm_config::Config;
 use stacyvm_core::Settings;
+use stacyvm_image::{ImageStore, RegistrySettings};
 use stacyvm_oci::RuntimeKind;
 use stacyvm_provider::mock::MockProvider;
 use stacyvm_provider::ProviderRegistry;
-use stacyvm_provider_oci::{OciProvider, OciSettings};
+use stacyvm_provider_oci::{OciProvider, OciSettings, PullPolicy};
 use stacyvm_server::{AuthSettings, HttpSettings};
 
 /// Providers this build can run.
@@ -55,6 +56,7 @@ pub fn http(config: &Config) -> HttpSettings {
             admin_fallback_enabled: config.auth.admin_fallback_enabled,
             allow_unauthenticated: config.auth.allow_unauthenticated,
         },
+        images: None,
     }
 }
 
@@ -80,7 +82,20 @@ fn is_static_executable(path: &Path) -> bool {
     head.starts_with(b"\x7fELF") && !head.windows(10).any(|w| w == b"/lib64/ld-")
 }
 
-fn oci_settings(config: &Config) -> anyhow::Result<OciSettings> {
+/// The image store at `providers.oci.images_dir`, with the registry settings of the config.
+pub fn image_store(config: &Config) -> anyhow::Result<Arc<ImageStore>> {
+    let o = &config.providers.oci;
+    let settings = RegistrySettings {
+        insecure: o.insecure_registries.clone(),
+        auth_file: o.registry_auth_file.clone(),
+        ..RegistrySettings::default()
+    };
+    let store = ImageStore::open(&o.images_dir, settings)
+        .with_context(|| format!("image store {} (providers.oci.images_dir)", o.images_dir.display()))?;
+    Ok(Arc::new(store))
+}
+
+fn oci_settings(config: &Config, images: Arc<ImageStore>) -> anyhow::Result<OciSettings> {
     let o = &config.providers.oci;
     let runtime = match o.runtime.as_str() {
         "runc" => RuntimeKind::Runc,
@@ -95,7 +110,8 @@ fn oci_settings(config: &Config) -> anyhow::Result<OciSettings> {
         runtime,
         runtime_path: o.runtime_path.clone(),
         data_dir: o.data_dir.clone(),
-        images_dir: o.images_dir.clone(),
+        images,
+        pull_policy: if o.pull_if_missing { PullPolicy::IfMissing } else { PullPolicy::Never },
         agent_binary,
         pids_limit: i64::from(o.pids_limit),
     })
@@ -140,8 +156,9 @@ pub fn resolve_default(config: &Config) -> anyhow::Result<String> {
     }
 }
 
-/// Registers every enabled provider (the default one is always enabled).
-pub fn registry(config: &Config) -> anyhow::Result<ProviderRegistry> {
+/// Registers every enabled provider (the default one is always enabled). `images` is the
+/// result of [`image_store`]: providers that need images fail with its error.
+pub fn registry(config: &Config, images: &anyhow::Result<Arc<ImageStore>>) -> anyhow::Result<ProviderRegistry> {
     let default = resolve_default(config)?;
     let mut registry = ProviderRegistry::new(default.clone());
     if config.providers.mock.enabled || default == "mock" {
@@ -157,7 +174,8 @@ pub fn registry(config: &Config) -> anyhow::Result<ProviderRegistry> {
             // crun refuses hybrid cgroup hosts while hugetlb sits on the v2 mount (idempotent fix).
             let _ = stacyvm_oci::ensure_hugetlb_v1_mount();
         }
-        let provider = OciProvider::new(oci_settings(config)?).context("oci provider")?;
+        let images = images.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?.clone();
+        let provider = OciProvider::new(oci_settings(config, images)?).context("oci provider")?;
         registry.register(Arc::new(provider));
     }
     Ok(registry)

@@ -54,6 +54,10 @@ fn help_of_every_subcommand_exits_zero() {
         &["ls", "--help"],
         &["kill", "--help"],
         &["logs", "--help"],
+        &["image", "--help"],
+        &["image", "pull", "--help"],
+        &["image", "import", "--help"],
+        &["build-image", "--help"],
         &["version", "--help"],
         &["help"],
     ];

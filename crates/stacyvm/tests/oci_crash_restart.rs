@@ -40,6 +40,9 @@ fn host_traces(data: &Path, ids: &BTreeSet<String>) -> Vec<String> {
     if let Ok(entries) = std::fs::read_dir(data.join("sandboxes")) {
         traces.extend(entries.flatten().map(|e| format!("dir {}", e.path().display())));
     }
+    if let Ok(entries) = std::fs::read_dir(data.join("images/leases")) {
+        traces.extend(entries.flatten().map(|e| format!("image lease {}", e.path().display())));
+    }
     traces
 }
 
@@ -49,7 +52,11 @@ async fn sigkill_during_oci_spawns_leaves_nothing_behind() {
     let agent = agent.display().to_string();
     let workdir = Workdir::new();
     let data = workdir.path().join("oci");
-    stacyvm_testkit::busybox_rootfs(&data.join("images/busybox_latest"));
+    let tarball = workdir.path().join("busybox.tar");
+    stacyvm_testkit::busybox_tarball(&tarball);
+    let store = stacyvm_image::ImageStore::open(&data.join("images"), Default::default()).unwrap();
+    store.import(&tarball, Some("busybox:latest")).await.unwrap();
+    drop(store);
     let data_dir = data.display().to_string();
     let env = [
         ("STACYVM_PROVIDERS_DEFAULT", "oci"),

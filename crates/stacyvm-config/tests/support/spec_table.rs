@@ -138,6 +138,9 @@ pub const ADDITION_DEFAULTS: &[(&str, &str)] = &[
     ("providers.oci.images_dir", r#""""#),
     ("providers.oci.agent_path", r#""""#),
     ("providers.oci.pids_limit", "256"),
+    ("providers.oci.insecure_registries", "[]"),
+    ("providers.oci.registry_auth_file", r#""""#),
+    ("providers.oci.pull_policy", r#""if_missing""#),
     ("retention.destroyed_sandboxes", r#""168h""#),
     ("retention.exec_logs", r#""168h""#),
 ];

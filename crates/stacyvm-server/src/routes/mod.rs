@@ -2,6 +2,7 @@
 
 pub mod exec;
 pub mod files;
+pub mod images;
 pub mod providers;
 pub mod quotas;
 pub mod sandboxes;
@@ -35,6 +36,7 @@ pub fn api_routes() -> Router<AppState> {
         .merge(providers::routes())
         .merge(system::routes())
         .nest("/quotas", quotas::routes())
+        .nest("/images", images::routes())
         .route("/openapi.json", get(openapi::serve))
         .nest("/admin", admin)
 }

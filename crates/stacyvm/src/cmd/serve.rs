@@ -41,7 +41,8 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     if config.database.driver != DbDriver::Sqlite {
         bail!("database.driver {} is not supported yet; use sqlite", config.database.driver.as_str());
     }
-    let registry = wiring::registry(&config)?;
+    let images = wiring::image_store(&config);
+    let registry = wiring::registry(&config, &images)?;
     if registry.get("mock").is_some() {
         tracing::warn!(
             "the mock provider gives NO isolation: its commands run directly on this host as user {}",
@@ -63,7 +64,8 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     manager.reap_once().await;
     manager.start_background();
 
-    let http = wiring::http(&config);
+    let mut http = wiring::http(&config);
+    http.images = images.ok();
     if !http.auth.is_configured() {
         if http.auth.allow_unauthenticated {
             tracing::warn!(

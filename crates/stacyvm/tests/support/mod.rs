@@ -95,6 +95,8 @@ impl Workdir {
             ("STACYVM_SERVER_PORT".into(), port.to_string()),
             ("STACYVM_DATABASE_PATH".into(), self.db_path().display().to_string()),
             ("STACYVM_PROVIDERS_MOCK_ROOT_DIR".into(), self.mock_root().display().to_string()),
+            // The image store lives here too (never in the host's /var/lib).
+            ("STACYVM_PROVIDERS_OCI_DATA_DIR".into(), self.path().join("oci").display().to_string()),
         ]
     }
 }
