@@ -315,6 +315,12 @@ pub struct RawOci {
     pub agent_path: String,
     /// Task limit (processes + threads) per sandbox.
     pub pids_limit: u32,
+    /// Sandbox networking: `none` (loopback only) or `bridge` (veth on a host bridge, NAT egress).
+    pub network: String,
+    /// Host bridge of `bridge` networking (a Linux interface name).
+    pub bridge_name: String,
+    /// IPv4 subnet of the bridge (`a.b.c.d/prefix`); the first address is the gateway.
+    pub subnet: String,
 }
 
 impl Default for RawOci {
@@ -327,6 +333,9 @@ impl Default for RawOci {
             images_dir: String::new(),
             agent_path: String::new(),
             pids_limit: 256,
+            network: s("none"),
+            bridge_name: s("stacyvm0"),
+            subnet: s("10.88.0.0/16"),
         }
     }
 }

@@ -138,6 +138,9 @@ pub const ADDITION_DEFAULTS: &[(&str, &str)] = &[
     ("providers.oci.images_dir", r#""""#),
     ("providers.oci.agent_path", r#""""#),
     ("providers.oci.pids_limit", "256"),
+    ("providers.oci.network", r#""none""#),
+    ("providers.oci.bridge_name", r#""stacyvm0""#),
+    ("providers.oci.subnet", r#""10.88.0.0/16""#),
     ("retention.destroyed_sandboxes", r#""168h""#),
     ("retention.exec_logs", r#""168h""#),
 ];
