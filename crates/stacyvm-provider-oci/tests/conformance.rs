@@ -87,6 +87,7 @@ fn setup(kind: RuntimeKind) -> Option<Setup> {
         images_dir,
         agent_binary,
         pids_limit: 256,
+        network: Default::default(),
     };
     Some(Setup { provider: Arc::new(OciProvider::new(settings).unwrap()), _dir: dir })
 }
