@@ -122,7 +122,12 @@ impl Nft {
     }
 }
 
-/// Our two rules in `DOCKER-USER`, as `iptables -S` prints them.
+/// Whether a line of `iptables -S` is `rule` (iptables quotes comments in some versions).
+fn same_rule(line: &str, rule: &str) -> bool {
+    line.replace('"', "") == rule
+}
+
+/// Our two rules in `DOCKER-USER`, as `iptables -S` prints them (without quotes).
 fn docker_user_rules(bridge: &str) -> [String; 2] {
     let tag = docker_user_tag(bridge);
     [
@@ -145,11 +150,12 @@ pub fn ensure_docker_user(bridge: &str) -> io::Result<bool> {
     let rules = docker_user_rules(bridge);
     let lines: Vec<&str> = listing.lines().collect();
     // Already in place, as the first two rules: nothing to do.
-    if lines.iter().skip(1).take(2).copied().eq(rules.iter().map(String::as_str)) {
+    let first_two: Vec<&str> = lines.iter().skip(1).take(2).copied().collect();
+    if first_two.len() == 2 && first_two.iter().zip(&rules).all(|(l, r)| same_rule(l, r)) {
         return Ok(true);
     }
     let mut script = String::from("*filter\n");
-    for line in lines.iter().filter(|l| rules.iter().any(|r| r == *l)) {
+    for line in lines.iter().filter(|l| rules.iter().any(|r| same_rule(l, r))) {
         script.push_str(&line.replacen("-A ", "-D ", 1));
         script.push('\n');
     }
@@ -168,8 +174,11 @@ pub fn ensure_docker_user(bridge: &str) -> io::Result<bool> {
 pub fn remove_docker_user(bridge: &str) -> io::Result<()> {
     let Some((iptables, listing)) = docker_user_listing() else { return Ok(()) };
     let rules = docker_user_rules(bridge);
-    let ours: Vec<String> =
-        listing.lines().filter(|l| rules.iter().any(|r| r == l)).map(|l| l.replacen("-A ", "-D ", 1)).collect();
+    let ours: Vec<String> = listing
+        .lines()
+        .filter(|l| rules.iter().any(|r| same_rule(l, r)))
+        .map(|l| l.replacen("-A ", "-D ", 1))
+        .collect();
     if ours.is_empty() {
         return Ok(());
     }
@@ -189,9 +198,8 @@ mod tests {
         assert!(script.contains("ip saddr 10.88.0.0/16 oifname != \"sv-br0\" masquerade"));
         assert!(script.contains("iifname \"sv12ab*\" oifname \"sv12ab*\" drop"));
         assert_eq!(removal("sv-br0").lines().count(), 4);
-        assert_eq!(
-            docker_user_rules("stacyvm0")[0],
-            "-A DOCKER-USER -i stacyvm0 -m comment --comment stacyvm:stacyvm0 -j ACCEPT"
-        );
+        let rule = &docker_user_rules("stacyvm0")[0];
+        assert_eq!(rule, "-A DOCKER-USER -i stacyvm0 -m comment --comment stacyvm:stacyvm0 -j ACCEPT");
+        assert!(same_rule("-A DOCKER-USER -i stacyvm0 -m comment --comment \"stacyvm:stacyvm0\" -j ACCEPT", rule));
     }
 }
