@@ -9,6 +9,10 @@ command -v curl >/dev/null || need+=(curl)
 # OCI runtimes and a static busybox for the sandbox tests (crun is the default runtime).
 for pkg in crun runc runsc; do command -v "$pkg" >/dev/null || [[ -x /usr/sbin/$pkg ]] || need+=("$pkg"); done
 [[ -x /bin/busybox ]] && ldd /bin/busybox 2>&1 | grep -q "not a dynamic" || need+=(busybox-static)
+# Bridge networking of oci sandboxes (ip, nft) and its Docker-coexistence test (dockerd, iptables).
+for tool in ip:iproute2 nft:nftables iptables:iptables dockerd:docker.io; do
+  command -v "${tool%%:*}" >/dev/null || [[ -x /usr/sbin/${tool%%:*} ]] || need+=("${tool#*:}")
+done
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then echo "setup: please install: ${need[*]}" >&2; exit 1; fi
   export DEBIAN_FRONTEND=noninteractive
