@@ -11,6 +11,10 @@ for pkg in crun runc runsc; do command -v "$pkg" >/dev/null || [[ -x /usr/sbin/$
 [[ -x /bin/busybox ]] && ldd /bin/busybox 2>&1 | grep -q "not a dynamic" || need+=(busybox-static)
 # Image fixtures of stacyvm-testkit: a local registry, image build/copy tools, Debian rootfs builds.
 for pkg in docker-registry skopeo umoci mmdebstrap; do command -v "$pkg" >/dev/null || need+=("$pkg"); done
+# Bridge networking of oci sandboxes (ip, nft) and its Docker-coexistence test (dockerd, iptables).
+for tool in ip:iproute2 nft:nftables iptables:iptables dockerd:docker.io; do
+  command -v "${tool%%:*}" >/dev/null || [[ -x /usr/sbin/${tool%%:*} ]] || need+=("${tool#*:}")
+done
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then echo "setup: please install: ${need[*]}" >&2; exit 1; fi
   export DEBIAN_FRONTEND=noninteractive

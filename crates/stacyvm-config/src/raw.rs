@@ -321,6 +321,12 @@ pub struct RawOci {
     pub registry_auth_file: String,
     /// `if_missing` (pull at first spawn) or `never` (only pulled or imported images).
     pub pull_policy: String,
+    /// Sandbox networking: `none` (loopback only) or `bridge` (veth on a host bridge, NAT egress).
+    pub network: String,
+    /// Host bridge of `bridge` networking (a Linux interface name).
+    pub bridge_name: String,
+    /// IPv4 subnet of the bridge (`a.b.c.d/prefix`); the first address is the gateway.
+    pub subnet: String,
 }
 
 impl Default for RawOci {
@@ -336,6 +342,9 @@ impl Default for RawOci {
             insecure_registries: Vec::new(),
             registry_auth_file: String::new(),
             pull_policy: s("if_missing"),
+            network: s("none"),
+            bridge_name: s("stacyvm0"),
+            subnet: s("10.88.0.0/16"),
         }
     }
 }

@@ -208,6 +208,22 @@ pub struct OciConfig {
     pub registry_auth_file: Option<PathBuf>,
     /// `true` = a spawn may pull a missing image (`if_missing`); `false` = `never`.
     pub pull_if_missing: bool,
+    /// Sandbox networking.
+    pub network: OciNetworkMode,
+    /// Host bridge for [`OciNetworkMode::Bridge`]: 1..=15 bytes of `[A-Za-z0-9_-]`.
+    pub bridge_name: String,
+    /// Bridge subnet: network address (host bits zero) and prefix length (8..=30).
+    pub subnet: (std::net::Ipv4Addr, u8),
+}
+
+/// `providers.oci.network`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OciNetworkMode {
+    /// A fresh network namespace with only `lo`.
+    #[default]
+    None,
+    /// A veth pair to a host bridge, an address from the subnet, NAT egress.
+    Bridge,
 }
 
 /// `defaults.*`

@@ -70,6 +70,33 @@ fn port(key: &str, value: i64) -> Result<u16> {
         .ok_or_else(|| ConfigError::invalid(key, format!("port must be between 1 and 65535, got {value}")))
 }
 
+/// A Linux interface name we also use in nftables table names: 1..=15 bytes of
+/// `[A-Za-z0-9_-]`.
+fn interface_name(key: &str, name: &str) -> Result<String> {
+    let ok =
+        (1..=15).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !ok {
+        return Err(ConfigError::invalid(key, format!("{name:?} is not 1 to 15 characters of A-Z, a-z, 0-9, _ and -")));
+    }
+    Ok(name.to_string())
+}
+
+/// `a.b.c.d/prefix` with prefix 8..=30 and no host bits set.
+fn ipv4_subnet(key: &str, text: &str) -> Result<(std::net::Ipv4Addr, u8)> {
+    let invalid = |why: &str| ConfigError::invalid(key, format!("{text:?}: {why}"));
+    let (addr, prefix) = text.split_once('/').ok_or_else(|| invalid("expected an IPv4 subnet like 10.88.0.0/16"))?;
+    let addr: std::net::Ipv4Addr = addr.parse().map_err(|_| invalid("not an IPv4 address"))?;
+    let prefix: u8 = prefix.parse().map_err(|_| invalid("the prefix length is not a number"))?;
+    if !(8..=30).contains(&prefix) {
+        return Err(invalid("the prefix length must be between 8 and 30"));
+    }
+    let host_bits = u32::MAX >> prefix;
+    if u32::from(addr) & host_bits != 0 {
+        return Err(invalid("host bits are set (give the network address)"));
+    }
+    Ok((addr, prefix))
+}
+
 fn opt_path(text: &str) -> Option<PathBuf> {
     (!text.is_empty()).then(|| PathBuf::from(text))
 }
@@ -282,6 +309,16 @@ fn providers(r: &RawProviders) -> Result<ProvidersConfig> {
                     format!("{bad:?} is not a registry host[:port] (no scheme, no path)"),
                 ));
             }
+            let network = match o.network.as_str() {
+                "" | "none" => OciNetworkMode::None,
+                "bridge" => OciNetworkMode::Bridge,
+                other => {
+                    return Err(ConfigError::invalid(
+                        "providers.oci.network",
+                        format!("unknown network mode {other:?} (accepted: none, bridge)"),
+                    ))
+                }
+            };
             let data_dir = PathBuf::from(&o.data_dir);
             OciConfig {
                 enabled: o.enabled,
@@ -294,6 +331,9 @@ fn providers(r: &RawProviders) -> Result<ProvidersConfig> {
                 insecure_registries: o.insecure_registries.clone(),
                 registry_auth_file: opt_path(&o.registry_auth_file),
                 pull_if_missing,
+                network,
+                bridge_name: interface_name("providers.oci.bridge_name", &o.bridge_name)?,
+                subnet: ipv4_subnet("providers.oci.subnet", &o.subnet)?,
             }
         },
     })

@@ -12,10 +12,14 @@
 //! file it creates runs or belongs to the sandbox user (1000:1000) with no capabilities and
 //! `no_new_privs`. Exec and file operations go through [`AgentClient`].
 //!
+//! Network: `none` (loopback only) or `bridge`, see [`network`]. With `bridge`, the sandbox's
+//! address is in the runtime handle's details (`ip`) and the lease file `ipv4`.
+//!
 //! Images come from the [`ImageStore`]: the spawn's `image` is an OCI reference, pulled on first
 //! use (unless the pull policy is `never`) and stacked as overlayfs lower layers. Each sandbox
 //! holds a lease on its image's layers until it is destroyed, so they are never collected under it.
 
+pub mod network;
 mod sandbox_dir;
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,7 +30,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use stacyvm_image::{ImageError, ImageStore};
-use stacyvm_oci::{BindMount, BundleSpec, ContainerIo, OciRuntime, ProcessSpec, RuntimeKind, Status};
+use stacyvm_oci::{BindMount, BundleSpec, ContainerIo, NetworkSpec, OciRuntime, ProcessSpec, RuntimeKind, Status};
 use stacyvm_provider::agent_client::AgentClient;
 use stacyvm_provider::{
     Capabilities, ExecOutcome, ExecSpec, FileEntry, FileReader, OutputChunk, Provider, ProviderError, ProviderResult,
@@ -34,6 +38,7 @@ use stacyvm_provider::{
 };
 use tokio::sync::mpsc;
 
+use network::{Attachment, BridgeNetwork, NetworkMode};
 use sandbox_dir::SandboxDir;
 
 /// The sandbox user (uid and gid) that commands run as and files belong to.
@@ -58,6 +63,8 @@ pub struct OciSettings {
     pub agent_binary: PathBuf,
     /// Task limit per sandbox (processes + threads; runsc's own threads count too).
     pub pids_limit: i64,
+    /// Sandbox networking.
+    pub network: NetworkMode,
 }
 
 /// Whether a spawn may pull an image that is not in the store.
@@ -85,6 +92,8 @@ pub struct OciProvider {
     settings: OciSettings,
     runtime: OciRuntime,
     agents: Mutex<HashMap<String, AgentClient>>,
+    /// Set with [`NetworkMode::Bridge`].
+    bridge: Option<Arc<BridgeNetwork>>,
 }
 
 fn failed(context: &str, e: impl std::fmt::Display) -> ProviderError {
@@ -110,8 +119,21 @@ impl OciProvider {
             // them on the host: the agent's socket must be reachable from the server.
             runtime.extra_args.push("--host-uds=create".into());
         }
-        std::fs::create_dir_all(settings.data_dir.join("sandboxes")).map_err(|e| failed("create data dir", e))?;
-        Ok(OciProvider { settings, runtime, agents: Mutex::default() })
+        let sandboxes = settings.data_dir.join("sandboxes");
+        std::fs::create_dir_all(&sandboxes).map_err(|e| failed("create data dir", e))?;
+        let bridge = match &settings.network {
+            NetworkMode::None => None,
+            NetworkMode::Bridge(_) if settings.runtime == RuntimeKind::Runsc => {
+                return Err(ProviderError::Unavailable(
+                    "bridge networking needs crun or runc (runsc runs with --network=none here)".into(),
+                ))
+            }
+            NetworkMode::Bridge(bridge) => Some(Arc::new(
+                BridgeNetwork::open(bridge.clone(), &sandboxes)
+                    .map_err(|e| ProviderError::Unavailable(format!("bridge network: {e}")))?,
+            )),
+        };
+        Ok(OciProvider { settings, runtime, agents: Mutex::default(), bridge })
     }
 
     fn dir(&self, id: &str) -> ProviderResult<SandboxDir> {
@@ -123,7 +145,7 @@ impl OciProvider {
         format!("/stacyvm/{id}")
     }
 
-    fn bundle(&self, id: &str, dir: &SandboxDir, spec: &SandboxSpec) -> BundleSpec {
+    fn bundle(&self, id: &str, dir: &SandboxDir, spec: &SandboxSpec, net: Option<&Attachment>) -> BundleSpec {
         let (uid, gid) = SANDBOX_USER;
         let agent = ProcessSpec::new([
             "/.stacyvm/agent".to_string(),
@@ -141,6 +163,9 @@ impl OciProvider {
         bundle.pids_limit = Some(self.settings.pids_limit);
         bundle.cgroups_path = Some(Self::cgroups_path(id));
         bundle.runtime = self.settings.runtime;
+        if let Some(net) = net {
+            bundle.network = NetworkSpec::Path(net.netns.clone());
+        }
         bundle.mounts = vec![
             BindMount::new(&self.settings.agent_binary, "/.stacyvm/agent", true),
             BindMount::new(dir.run(), "/.stacyvm/run", false),
@@ -148,7 +173,7 @@ impl OciProvider {
         bundle
     }
 
-    async fn start(&self, spec: &SandboxSpec, dir: &SandboxDir) -> ProviderResult<AgentClient> {
+    async fn start(&self, spec: &SandboxSpec, dir: &SandboxDir) -> ProviderResult<(AgentClient, Option<Attachment>)> {
         let images = &self.settings.images;
         let image = match self.settings.pull_policy {
             PullPolicy::IfMissing => images.ensure(&spec.image, &|_| {}).await.map_err(image_error)?,
@@ -167,13 +192,25 @@ impl OciProvider {
             .await
             .map_err(|e| failed("prepare task", e))?
             .map_err(|e| failed("prepare sandbox filesystem", e))?;
-        stacyvm_oci::write_bundle(dir.path(), &self.bundle(&spec.id, dir, spec)).map_err(|e| failed("bundle", e))?;
+        let net = match &self.bridge {
+            Some(bridge) => {
+                let (bridge, id, path) = (bridge.clone(), spec.id.clone(), dir.path().to_path_buf());
+                let attached = tokio::task::spawn_blocking(move || bridge.attach(&id, &path))
+                    .await
+                    .map_err(|e| failed("network task", e))?;
+                Some(attached.map_err(|e| failed("sandbox network", e))?)
+            }
+            None => None,
+        };
+        stacyvm_oci::write_bundle(dir.path(), &self.bundle(&spec.id, dir, spec, net.as_ref()))
+            .map_err(|e| failed("bundle", e))?;
         self.runtime
             .create(&spec.id, dir.path(), ContainerIo::file(dir.init_log()))
             .await
             .map_err(|e| failed("runtime create", e))?;
         self.runtime.start(&spec.id).await.map_err(|e| failed("runtime start", e))?;
-        AgentClient::connect(&dir.agent_socket(), AGENT_START_TIMEOUT).await
+        let client = AgentClient::connect(&dir.agent_socket(), AGENT_START_TIMEOUT).await?;
+        Ok((client, net))
     }
 
     async fn agent(&self, h: &RuntimeHandle) -> ProviderResult<AgentClient> {
@@ -212,14 +249,19 @@ impl Provider for OciProvider {
     }
 
     fn describe(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([
+        let mut described = BTreeMap::from([
             ("type".into(), "oci".into()),
             ("runtime".into(), self.settings.runtime.binary_name().into()),
             ("runtime_path".into(), self.runtime.binary.display().to_string()),
             ("data_dir".into(), self.settings.data_dir.display().to_string()),
             ("images_dir".into(), self.settings.images.root().display().to_string()),
-            ("network".into(), "none".into()),
-        ])
+            ("network".into(), self.settings.network.name().into()),
+        ]);
+        if let NetworkMode::Bridge(b) = &self.settings.network {
+            described.insert("bridge_name".into(), b.bridge.clone());
+            described.insert("subnet".into(), b.subnet.to_string());
+        }
+        described
     }
 
     async fn health(&self) -> ProviderResult<()> {
@@ -229,19 +271,30 @@ impl Provider for OciProvider {
                 self.settings.agent_binary.display()
             )));
         }
-        self.runtime.detect().await.map(|_| ()).map_err(|e| ProviderError::Unavailable(e.to_string()))
+        self.runtime.detect().await.map_err(|e| ProviderError::Unavailable(e.to_string()))?;
+        if let Some(bridge) = self.bridge.clone() {
+            // Also repairs the host side, e.g. Docker's rules after dockerd (re)started.
+            tokio::task::spawn_blocking(move || bridge.ensure_host())
+                .await
+                .map_err(|e| failed("network task", e))?
+                .map_err(|e| ProviderError::Unavailable(format!("bridge network: {e}")))?;
+        }
+        Ok(())
     }
 
     async fn create(&self, spec: &SandboxSpec) -> ProviderResult<RuntimeHandle> {
         let dir = self.dir(&spec.id)?;
         match self.start(spec, &dir).await {
-            Ok(client) => {
+            Ok((client, net)) => {
                 self.agents.lock().unwrap_or_else(|e| e.into_inner()).insert(spec.id.clone(), client);
-                Ok(RuntimeHandle {
-                    sandbox_id: spec.id.clone(),
-                    runtime_id: spec.id.clone(),
-                    details: BTreeMap::from([("runtime".into(), self.settings.runtime.binary_name().into())]),
-                })
+                let mut details = BTreeMap::from([
+                    ("runtime".into(), self.settings.runtime.binary_name().into()),
+                    ("network".into(), self.settings.network.name().into()),
+                ]);
+                if let Some(net) = net {
+                    details.insert("ip".into(), net.ip.to_string());
+                }
+                Ok(RuntimeHandle { sandbox_id: spec.id.clone(), runtime_id: spec.id.clone(), details })
             }
             Err(e) => {
                 let handle = RuntimeHandle {
@@ -262,6 +315,14 @@ impl Provider for OciProvider {
             .destroy(&h.sandbox_id, Some(&Self::cgroups_path(&h.sandbox_id)))
             .await
             .map_err(|e| failed("runtime destroy", e))?;
+        if let Some(bridge) = &self.bridge {
+            // The container is gone: nothing holds the namespace any more.
+            let (bridge, id, path) = (bridge.clone(), h.sandbox_id.clone(), dir.path().to_path_buf());
+            tokio::task::spawn_blocking(move || bridge.detach(&id, &path))
+                .await
+                .map_err(|e| failed("network task", e))?
+                .map_err(|e| failed("remove sandbox network", e))?;
+        }
         tokio::task::spawn_blocking(move || dir.remove())
             .await
             .map_err(|e| failed("remove task", e))?
@@ -285,6 +346,9 @@ impl Provider for OciProvider {
         }
         // A lease without a sandbox (a crash between lease and create) is cleaned up the same way.
         ids.extend(self.settings.images.lease_holders().map_err(|e| failed("image leases", e))?);
+        if let Some(bridge) = &self.bridge {
+            ids.extend(bridge.owned_ids());
+        }
         ids.sort();
         ids.dedup();
         Ok(ids)

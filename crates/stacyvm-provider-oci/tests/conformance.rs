@@ -48,6 +48,7 @@ fn setup(kind: RuntimeKind) -> Option<Setup> {
         pull_policy: PullPolicy::IfMissing,
         agent_binary,
         pids_limit: 256,
+        network: Default::default(),
     };
     Some(Setup {
         provider: Arc::new(OciProvider::new(settings).unwrap()),

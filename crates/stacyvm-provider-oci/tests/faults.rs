@@ -29,6 +29,7 @@ async fn provider() -> Option<(tempfile::TempDir, OciProvider)> {
         pull_policy: PullPolicy::Never,
         agent_binary: agent,
         pids_limit: 64,
+        network: Default::default(),
     };
     Some((dir, OciProvider::new(settings).unwrap()))
 }

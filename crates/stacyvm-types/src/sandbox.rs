@@ -86,6 +86,10 @@ pub struct Sandbox {
     pub metadata: BTreeMap<String, String>,
     /// Domain suffix for preview URLs (`http://<port>-<id>.<domain>`).
     pub preview_domain: String,
+    /// The sandbox's IPv4 address on its provider's network (the `oci` provider with
+    /// `network: bridge`); omitted when it has none. An extension field: SDKs ignore it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ip_address: String,
 }
 
 /// Body of `POST /sandboxes` and `POST /sandboxes/admission`. Every field is optional.
@@ -216,6 +220,16 @@ mod tests {
         ] {
             assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
         }
+    }
+
+    #[test]
+    fn ip_address_is_emitted_only_when_known() {
+        let json = r#"{"id":"sb-1a2b3c4d","state":"running","provider":"oci","image":"i","memory_mb":1,"vcpus":1,
+            "created_at":"2026-05-08T10:30:00.123Z","expires_at":"2026-05-08T11:00:00.123Z","preview_domain":"localhost"}"#;
+        let mut sb: Sandbox = serde_json::from_str(json).unwrap();
+        assert!(!serde_json::to_value(&sb).unwrap().as_object().unwrap().contains_key("ip_address"));
+        sb.ip_address = "10.88.0.2".into();
+        assert_eq!(serde_json::to_value(&sb).unwrap()["ip_address"], "10.88.0.2");
     }
 
     #[test]

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use stacyvm_config::Config;
+use stacyvm_config::{Config, OciNetworkMode};
 use stacyvm_core::Settings;
 use stacyvm_image::{ImageStore, RegistrySettings};
 use stacyvm_oci::RuntimeKind;
 use stacyvm_provider::mock::MockProvider;
 use stacyvm_provider::ProviderRegistry;
+use stacyvm_provider_oci::network::{BridgeSettings, NetworkMode, Subnet};
 use stacyvm_provider_oci::{OciProvider, OciSettings, PullPolicy};
 use stacyvm_server::{AuthSettings, HttpSettings};
 
@@ -114,6 +115,14 @@ fn oci_settings(config: &Config, images: Arc<ImageStore>) -> anyhow::Result<OciS
         pull_policy: if o.pull_if_missing { PullPolicy::IfMissing } else { PullPolicy::Never },
         agent_binary,
         pids_limit: i64::from(o.pids_limit),
+        network: match o.network {
+            OciNetworkMode::None => NetworkMode::None,
+            OciNetworkMode::Bridge => {
+                let (addr, prefix) = o.subnet;
+                let subnet = Subnet::new(addr, prefix).map_err(|e| anyhow::anyhow!("providers.oci.subnet: {e}"))?;
+                NetworkMode::Bridge(BridgeSettings::new(o.bridge_name.clone(), subnet))
+            }
+        },
     })
 }
 

@@ -141,6 +141,9 @@ pub const ADDITION_DEFAULTS: &[(&str, &str)] = &[
     ("providers.oci.insecure_registries", "[]"),
     ("providers.oci.registry_auth_file", r#""""#),
     ("providers.oci.pull_policy", r#""if_missing""#),
+    ("providers.oci.network", r#""none""#),
+    ("providers.oci.bridge_name", r#""stacyvm0""#),
+    ("providers.oci.subnet", r#""10.88.0.0/16""#),
     ("retention.destroyed_sandboxes", r#""168h""#),
     ("retention.exec_logs", r#""168h""#),
 ];

@@ -191,6 +191,12 @@ impl Manager {
             expires_at: r.expires_at,
             metadata: r.metadata.clone(),
             preview_domain: self.settings.preview_domain.clone(),
+            // Parsed only when the handle has an address (bridge-networked oci sandboxes).
+            ip_address: Some(r)
+                .filter(|r| r.runtime.contains("\"ip\""))
+                .and_then(Self::handle_of)
+                .and_then(|h| h.details.get("ip").cloned())
+                .unwrap_or_default(),
         }
     }
 
