@@ -27,8 +27,8 @@ use bytes::Bytes;
 use stacyvm_oci::{BindMount, BundleSpec, ContainerIo, OciRuntime, ProcessSpec, RuntimeKind, Status};
 use stacyvm_provider::agent_client::AgentClient;
 use stacyvm_provider::{
-    Capabilities, ExecOutcome, ExecSpec, FileEntry, FileReader, OutputChunk, Provider, ProviderError, ProviderResult,
-    RuntimeHandle, RuntimeState, SandboxPath, SandboxSpec,
+    Capabilities, ExecInput, ExecOutcome, ExecSpec, FileEntry, FileReader, OutputChunk, Provider, ProviderError,
+    ProviderResult, RuntimeHandle, RuntimeState, SandboxPath, SandboxSpec,
 };
 use tokio::sync::mpsc;
 
@@ -179,6 +179,7 @@ impl Provider for OciProvider {
             console: true,
             isolation: true,
             resource_limits: true,
+            pty: true,
             ..Capabilities::default()
         }
     }
@@ -271,6 +272,17 @@ impl Provider for OciProvider {
     ) -> ProviderResult<ExecOutcome> {
         let (uid, gid) = SANDBOX_USER;
         self.agent(h).await?.exec(spec, uid, gid, out).await
+    }
+
+    async fn exec_interactive(
+        &self,
+        h: &RuntimeHandle,
+        spec: ExecSpec,
+        input: mpsc::Receiver<ExecInput>,
+        out: mpsc::Sender<OutputChunk>,
+    ) -> ProviderResult<ExecOutcome> {
+        let (uid, gid) = SANDBOX_USER;
+        self.agent(h).await?.exec_interactive(spec, uid, gid, Some(input), out).await
     }
 
     async fn logs(&self, h: &RuntimeHandle, lines: usize) -> ProviderResult<Vec<String>> {

@@ -189,3 +189,29 @@ async fn churn_of_500_cycles_leaves_nothing_behind() {
     assert_eq!(leftovers(&data_dir), before, "mounts, cgroups, directories or agents leaked");
     assert!(p.list_owned().await.unwrap().is_empty(), "the runtime lists no container");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pty_exec_in_a_container_is_a_terminal_and_unprivileged() {
+    use stacyvm_provider::conformance::{on_pty, shell, Interactive};
+    use stacyvm_provider::{ExecInput, ExitReason, PtySize};
+    let Some(s) = setup(RuntimeKind::Crun) else { return };
+    let provider: Arc<dyn Provider> = s.provider.clone();
+    let spec = SandboxSpec { id: "sb-0000a7e1".into(), image: IMAGE.into(), memory_mb: 64, vcpus: 1 };
+    let h = provider.create(&spec).await.unwrap();
+    let script = "tty; stty size; id -u; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; \
+                  echo READY; read line; echo \"got:$line\"; stty size; exit 5";
+    let mut run = Interactive::start(provider.clone(), h.clone(), on_pty(shell(script), 20, 60));
+    run.expect("READY").await;
+    let lines: Vec<&str> = run.seen.lines().map(str::trim_end).collect();
+    assert!(lines[0].starts_with("/dev/pts/"), "a terminal inside the container: {:?}", run.seen);
+    assert_eq!(&lines[1..3], ["20 60", "1000"], "{:?}", run.seen);
+    assert!(run.seen.contains("CapEff:\t0000000000000000"), "{:?}", run.seen);
+    assert!(run.seen.contains("NoNewPrivs:\t1"), "{:?}", run.seen);
+    assert!(run.seen.contains("Seccomp:\t2"), "{:?}", run.seen);
+    run.send(ExecInput::Resize(PtySize { rows: 40, cols: 120 })).await;
+    run.type_text("from the host\n").await;
+    run.expect("got:from the host").await;
+    run.expect("40 120").await;
+    assert_eq!(run.finish().await.unwrap().reason, ExitReason::Exited(5));
+    provider.destroy(&h).await.unwrap();
+}
