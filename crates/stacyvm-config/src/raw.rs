@@ -315,6 +315,8 @@ pub struct RawOci {
     pub agent_path: String,
     /// Task limit (processes + threads) per sandbox.
     pub pids_limit: u32,
+    /// Mount the sandbox's `/` read-only (writable `/tmp`, `/workspace`).
+    pub readonly_rootfs: bool,
 }
 
 impl Default for RawOci {
@@ -327,6 +329,7 @@ impl Default for RawOci {
             images_dir: String::new(),
             agent_path: String::new(),
             pids_limit: 256,
+            readonly_rootfs: false,
         }
     }
 }

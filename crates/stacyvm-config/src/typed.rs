@@ -202,6 +202,9 @@ pub struct OciConfig {
     pub agent_path: Option<PathBuf>,
     /// Task limit per sandbox (> 0).
     pub pids_limit: u32,
+    /// The sandbox's `/` is read-only; `/tmp` (tmpfs) and `/workspace` (a host directory) stay
+    /// writable.
+    pub readonly_rootfs: bool,
 }
 
 /// `defaults.*`

@@ -275,6 +275,7 @@ fn providers(r: &RawProviders) -> Result<ProvidersConfig> {
                 data_dir,
                 agent_path: opt_path(&o.agent_path),
                 pids_limit: o.pids_limit,
+                readonly_rootfs: o.readonly_rootfs,
             }
         },
     })

@@ -64,6 +64,10 @@ struct Setup {
 }
 
 fn setup(kind: RuntimeKind) -> Option<Setup> {
+    setup_with(kind, false)
+}
+
+fn setup_with(kind: RuntimeKind, readonly_rootfs: bool) -> Option<Setup> {
     if unsafe { libc::geteuid() } != 0 {
         skip("the oci provider needs root")?;
     }
@@ -87,6 +91,7 @@ fn setup(kind: RuntimeKind) -> Option<Setup> {
         images_dir,
         agent_binary,
         pids_limit: 256,
+        readonly_rootfs,
     };
     Some(Setup { provider: Arc::new(OciProvider::new(settings).unwrap()), _dir: dir })
 }
@@ -214,4 +219,58 @@ async fn pty_exec_in_a_container_is_a_terminal_and_unprivileged() {
     run.expect("40 120").await;
     assert_eq!(run.finish().await.unwrap().reason, ExitReason::Exited(5));
     provider.destroy(&h).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_with_crun_and_a_readonly_rootfs() {
+    let Some(s) = setup_with(RuntimeKind::Crun, true) else { return };
+    assert_eq!(s.provider.describe()["readonly_rootfs"], "true");
+    conformance::run_with_image(s.provider.clone(), IMAGE).await;
+    assert!(s.provider.list_owned().await.unwrap().is_empty(), "every sandbox was destroyed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_readonly_rootfs_refuses_writes_outside_tmp_and_workspace() {
+    use bytes::Bytes;
+    use stacyvm_provider::{ExitReason, ProviderError, SandboxPath};
+    use stacyvm_types::exec::StreamName;
+    let Some(s) = setup_with(RuntimeKind::Crun, true) else { return };
+    let p = s.provider.as_ref();
+    let spec = SandboxSpec { id: "sb-00000e40".into(), image: IMAGE.into(), memory_mb: 64, vcpus: 1 };
+    let h = p.create(&spec).await.unwrap();
+    let script = "for f in /etc/new /bin/new /new /tmp/new /workspace/new; do \
+                    if echo x 2>/tmp/err > $f; then echo \"$f ok\"; else echo \"$f $(cat /tmp/err)\"; fi; done";
+    let out = conformance::capture(p, &h, conformance::shell(script)).await.unwrap();
+    let text = out.text(StreamName::Stdout);
+    for denied in ["/etc/new", "/bin/new", "/new"] {
+        let line = text.lines().find(|l| l.starts_with(denied)).unwrap_or_default();
+        assert!(line.contains("Read-only file system"), "{denied} must fail with EROFS:\n{text}");
+    }
+    assert!(text.contains("/tmp/new ok") && text.contains("/workspace/new ok"), "{text}");
+
+    // The file API writes into the same writable /workspace ...
+    let file = SandboxPath::parse("/workspace/api/hello.txt").unwrap();
+    p.write_file(&h, &file, Bytes::from_static(b"from the api"), 0o644).await.unwrap();
+    let out = conformance::capture(
+        p,
+        &h,
+        conformance::shell("cat /workspace/api/hello.txt; stat -c %u /workspace/api/hello.txt"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.text(StreamName::Stdout), "from the api1000\n");
+    // ... and is refused on the read-only root.
+    let etc = SandboxPath::parse("/etc/api.txt").unwrap();
+    match p.write_file(&h, &etc, Bytes::from_static(b"x"), 0o644).await {
+        Err(ProviderError::Failed(m) | ProviderError::InvalidInput(m)) => {
+            assert!(m.to_lowercase().contains("read-only"), "{m}")
+        }
+        other => panic!("writing /etc must fail, got {other:?}"),
+    }
+    // The sandbox user cannot remount it writable.
+    let out = conformance::capture(p, &h, conformance::shell("mount -o remount,rw / 2>&1; echo $?")).await.unwrap();
+    assert_ne!(out.text(StreamName::Stdout).lines().last(), Some("0"), "{}", out.text(StreamName::Stdout));
+    assert_eq!(out.reason, ExitReason::Exited(0));
+    p.destroy(&h).await.unwrap();
+    assert!(!s._dir.path().join("data/sandboxes").join(&spec.id).exists(), "workspace removed with the sandbox");
 }

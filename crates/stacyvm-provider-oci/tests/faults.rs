@@ -41,6 +41,7 @@ fn provider() -> Option<(tempfile::TempDir, OciProvider)> {
         images_dir: dir.path().join("images"),
         agent_binary: agent.unwrap(),
         pids_limit: 64,
+        readonly_rootfs: false,
     };
     Some((dir, OciProvider::new(settings).unwrap()))
 }

@@ -98,6 +98,7 @@ fn oci_settings(config: &Config) -> anyhow::Result<OciSettings> {
         images_dir: o.images_dir.clone(),
         agent_binary,
         pids_limit: i64::from(o.pids_limit),
+        readonly_rootfs: o.readonly_rootfs,
     })
 }
 

@@ -138,6 +138,7 @@ pub const ADDITION_DEFAULTS: &[(&str, &str)] = &[
     ("providers.oci.images_dir", r#""""#),
     ("providers.oci.agent_path", r#""""#),
     ("providers.oci.pids_limit", "256"),
+    ("providers.oci.readonly_rootfs", "false"),
     ("retention.destroyed_sandboxes", r#""168h""#),
     ("retention.exec_logs", r#""168h""#),
 ];
