@@ -14,9 +14,13 @@
 //! file it creates runs or belongs to the sandbox user (1000:1000) with no capabilities and
 //! `no_new_privs`. Exec and file operations go through [`AgentClient`].
 //!
+//! Cgroups: `/stacyvm/<instance>/<id>`, scoped to this server's data directory; stale ones are
+//! swept at start (see [`instance`]).
+//!
 //! Images: until registry pulls land, an image reference names a local rootfs directory
 //! `<images_dir>/<reference with '/', ':' and '@' replaced by '_'>/` (see [`image_dir`]).
 
+pub mod instance;
 mod sandbox_dir;
 
 use std::collections::{BTreeMap, HashMap};
@@ -70,6 +74,8 @@ pub fn image_dir(images_dir: &Path, reference: &str) -> PathBuf {
 pub struct OciProvider {
     settings: OciSettings,
     runtime: OciRuntime,
+    /// `/stacyvm/<instance>`.
+    cgroup_parent: String,
     agents: Mutex<HashMap<String, AgentClient>>,
 }
 
@@ -96,8 +102,17 @@ impl OciProvider {
             // them on the host: the agent's socket must be reachable from the server.
             runtime.extra_args.push("--host-uds=create".into());
         }
-        std::fs::create_dir_all(settings.data_dir.join("sandboxes")).map_err(|e| failed("create data dir", e))?;
-        Ok(OciProvider { settings, runtime, agents: Mutex::default() })
+        let sandboxes = settings.data_dir.join("sandboxes");
+        std::fs::create_dir_all(&sandboxes).map_err(|e| failed("create data dir", e))?;
+        let instance = instance::instance_id(&settings.data_dir).map_err(|e| failed("data dir", e))?;
+        let cgroup_parent = instance::cgroup_parent(&instance);
+        instance::sweep(&cgroup_parent, &sandboxes);
+        Ok(OciProvider { settings, runtime, cgroup_parent, agents: Mutex::default() })
+    }
+
+    /// The cgroup parent of this provider's sandboxes, `/stacyvm/<instance>`.
+    pub fn cgroup_parent(&self) -> &str {
+        &self.cgroup_parent
     }
 
     fn dir(&self, id: &str) -> ProviderResult<SandboxDir> {
@@ -105,8 +120,8 @@ impl OciProvider {
         Ok(SandboxDir::new(self.settings.data_dir.join("sandboxes").join(id)))
     }
 
-    fn cgroups_path(id: &str) -> String {
-        format!("/stacyvm/{id}")
+    fn cgroups_path(&self, id: &str) -> String {
+        format!("{}/{id}", self.cgroup_parent)
     }
 
     fn bundle(&self, id: &str, dir: &SandboxDir, spec: &SandboxSpec) -> BundleSpec {
@@ -125,7 +140,7 @@ impl OciProvider {
         bundle.memory_bytes = Some(u64::from(spec.memory_mb) << 20);
         bundle.vcpus = Some(f64::from(spec.vcpus.max(1)));
         bundle.pids_limit = Some(self.settings.pids_limit);
-        bundle.cgroups_path = Some(Self::cgroups_path(id));
+        bundle.cgroups_path = Some(self.cgroups_path(id));
         bundle.runtime = self.settings.runtime;
         bundle.mounts = vec![
             BindMount::new(&self.settings.agent_binary, "/.stacyvm/agent", true),
@@ -176,6 +191,16 @@ impl OciProvider {
     }
 }
 
+impl Drop for OciProvider {
+    fn drop(&mut self) {
+        // Tidy up the instance's cgroup parents once no sandbox is left (they only go when empty).
+        let sandboxes = self.settings.data_dir.join("sandboxes");
+        if std::fs::read_dir(sandboxes).map_or(true, |mut d| d.next().is_none()) {
+            instance::remove_empty_parent(&self.cgroup_parent);
+        }
+    }
+}
+
 #[async_trait]
 impl Provider for OciProvider {
     fn name(&self) -> &str {
@@ -206,6 +231,7 @@ impl Provider for OciProvider {
             ("data_dir".into(), self.settings.data_dir.display().to_string()),
             ("images_dir".into(), self.settings.images_dir.display().to_string()),
             ("network".into(), "none".into()),
+            ("cgroup_parent".into(), self.cgroup_parent.clone()),
             ("readonly_rootfs".into(), self.settings.readonly_rootfs.to_string()),
         ])
     }
@@ -247,7 +273,7 @@ impl Provider for OciProvider {
         let dir = self.dir(&h.sandbox_id)?;
         self.agents.lock().unwrap_or_else(|e| e.into_inner()).remove(&h.sandbox_id);
         self.runtime
-            .destroy(&h.sandbox_id, Some(&Self::cgroups_path(&h.sandbox_id)))
+            .destroy(&h.sandbox_id, Some(&self.cgroups_path(&h.sandbox_id)))
             .await
             .map_err(|e| failed("runtime destroy", e))?;
         tokio::task::spawn_blocking(move || dir.remove())

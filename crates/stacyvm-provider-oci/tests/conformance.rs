@@ -143,16 +143,18 @@ async fn conformance_with_runsc() {
     conformance_on(RuntimeKind::Runsc).await;
 }
 
-/// Everything on the host that could betray a leaked sandbox.
-fn leftovers(data_dir: &Path) -> Vec<String> {
+/// Everything on the host that could betray a leaked sandbox (cgroups: below this instance's
+/// parent, `/stacyvm/<instance>`).
+fn leftovers(data_dir: &Path, cgroup_parent: &str) -> Vec<String> {
     let mut found = Vec::new();
     let data = data_dir.display().to_string();
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
     found.extend(mounts.lines().filter(|l| l.contains(&data)).map(|l| format!("mount: {l}")));
     if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
         for h in hierarchies.flatten() {
-            if let Ok(groups) = std::fs::read_dir(h.path().join("stacyvm")) {
-                found.extend(groups.flatten().map(|g| format!("cgroup: {}", g.path().display())));
+            if let Ok(groups) = std::fs::read_dir(h.path().join(cgroup_parent.trim_start_matches('/'))) {
+                let children = groups.flatten().filter(|g| g.file_type().is_ok_and(|t| t.is_dir()));
+                found.extend(children.map(|g| format!("cgroup: {}", g.path().display())));
             }
         }
     }
@@ -173,11 +175,11 @@ async fn churn_of_500_cycles_leaves_nothing_behind() {
     let Some(s) = setup(RuntimeKind::Crun) else { return };
     let p = s.provider.as_ref();
     let data_dir = s._dir.path().join("data");
-    let before = leftovers(&data_dir);
+    let before = leftovers(&data_dir, p.cgroup_parent());
     // The detector sees a live sandbox's mount, cgroups, directory and agent process.
     let probe = SandboxSpec { id: "sb-9b0be000".into(), image: IMAGE.into(), memory_mb: 64, vcpus: 1 };
     let h = p.create(&probe).await.unwrap();
-    let live = leftovers(&data_dir);
+    let live = leftovers(&data_dir, p.cgroup_parent());
     for kind in ["mount: ", "cgroup: ", "dir: ", "process: "] {
         assert!(live.iter().any(|l| l.starts_with(kind)), "detector misses {kind}: {live:?}");
     }
@@ -191,7 +193,7 @@ async fn churn_of_500_cycles_leaves_nothing_behind() {
         p.destroy(&h).await.unwrap_or_else(|e| panic!("cycle {i}: destroy: {e}"));
     }
     eprintln!("500 spawn/exec/destroy cycles in {:?}", started.elapsed());
-    assert_eq!(leftovers(&data_dir), before, "mounts, cgroups, directories or agents leaked");
+    assert_eq!(leftovers(&data_dir, p.cgroup_parent()), before, "mounts, cgroups, directories or agents leaked");
     assert!(p.list_owned().await.unwrap().is_empty(), "the runtime lists no container");
 }
 
