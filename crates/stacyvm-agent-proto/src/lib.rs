@@ -6,7 +6,7 @@
 //! handshake, an incremental [`Decoder`] and small async helpers. It does no other I/O and stays
 //! small because the agent (a static binary) links it.
 //!
-//! # Normative specification (protocol version 1)
+//! # Normative specification (protocol version 2)
 //!
 //! ## Frames
 //!
@@ -87,8 +87,13 @@
 //!   `no_new_privs`.
 //! * `stdin: false` connects stdin to `/dev/null`; with `stdin: true` the host streams `Stdin`
 //!   frames and ends with `stdin_close`.
-//! * With `pty: Some(size)` the process gets a terminal: all output arrives as `Stdout`, input is
-//!   `Stdin`, and `resize` changes the window size. Without a PTY, `resize` is ignored.
+//! * With `pty: Some(size)` (version 2, feature `"pty"`) the process gets a pseudo-terminal of
+//!   that size as stdin, stdout, stderr and controlling terminal, in a new session: all output
+//!   arrives as `Stdout`, input is `Stdin` (always accepted, whatever `stdin` says), `resize`
+//!   changes the window size (the kernel sends `SIGWINCH`), `stdin_close` sends the terminal's
+//!   EOF character (`^D`), and `signal` goes to the terminal's foreground process group. `rows`
+//!   and `cols` must be `1..=`[`PtySize::MAX`]; anything else is `invalid_input`. Without a PTY,
+//!   `resize` is ignored. A version 1 agent answers `unsupported`: check [`HelloAck::features`].
 //! * `signal {signal}` delivers a Linux signal number to the process (group); `cancel` kills
 //!   everything running on the channel. Neither has a reply of its own: the request still ends
 //!   with `exited`.
@@ -160,4 +165,6 @@ pub use frame::{
 };
 pub use io::{agent_handshake, client_handshake, read_frame, write_frame, write_frames};
 pub use message::{ErrorKind, ExecStart, ExitReason, ExitStatus, FileEntry, Hello, HelloAck, Message, PtySize};
-pub use version::{negotiate, negotiate_between, NegotiateError, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+pub use version::{
+    negotiate, negotiate_between, NegotiateError, FEATURE_PTY, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, PTY_MIN_VERSION,
+};

@@ -198,6 +198,21 @@ pub struct PtySize {
     pub cols: u16,
 }
 
+impl PtySize {
+    /// The largest accepted number of rows or columns.
+    pub const MAX: u16 = 1000;
+
+    /// Checks both dimensions are in `1..=MAX`; the error names the offending one.
+    pub fn validate(self) -> Result<(), String> {
+        for (name, value) in [("rows", self.rows), ("cols", self.cols)] {
+            if value == 0 || value > Self::MAX {
+                return Err(format!("pty {name} must be between 1 and {}, got {value}", Self::MAX));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// How a process ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExitStatus {

@@ -3,10 +3,21 @@
 use crate::message::{ErrorKind, Message};
 
 /// The protocol version this crate implements (the highest it speaks).
-pub const PROTOCOL_VERSION: u32 = 1;
+///
+/// History (every version keeps the frame format and message set of the previous one):
+/// * **1**: exec, files, ping. `exec` with `pty` was reserved: agents answered `unsupported`.
+/// * **2**: agents implement `exec` with `pty` (a terminal of that size; `resize` changes it,
+///   `stdin_close` sends the terminal's EOF character) and announce the [`FEATURE_PTY`] feature.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The oldest protocol version this crate still speaks.
 pub const MIN_PROTOCOL_VERSION: u32 = 1;
+
+/// The first version in which agents implement exec with a PTY.
+pub const PTY_MIN_VERSION: u32 = 2;
+
+/// `HelloAck::features` entry of agents that implement exec with a PTY.
+pub const FEATURE_PTY: &str = "pty";
 
 /// Why [`negotiate`] found no version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -11,7 +11,7 @@ use tokio::io::{AsyncWriteExt, DuplexStream};
 #[test]
 fn negotiate_table() {
     use NegotiateError::*;
-    assert_eq!((MIN_PROTOCOL_VERSION, PROTOCOL_VERSION), (1, 1));
+    assert_eq!((MIN_PROTOCOL_VERSION, PROTOCOL_VERSION), (1, 2));
     /// (peer_min, peer_max, ours_min, ours_max, result)
     type Row = (u32, u32, u32, u32, Result<u32, NegotiateError>);
     let table: &[Row] = &[
@@ -24,6 +24,8 @@ fn negotiate_table() {
         (4, 4, 1, 9, Ok(4)),
         (1, 9, 4, 4, Ok(4)),
         (3, 3, 3, 3, Ok(3)),
+        (1, 1, 1, 2, Ok(1)),
+        (1, 2, 1, 2, Ok(2)),
         (2, 2, 1, 1, Err(NoCommonVersion { peer_min: 2, peer_max: 2, ours_min: 1, ours_max: 1 })),
         (5, 9, 1, 4, Err(NoCommonVersion { peer_min: 5, peer_max: 9, ours_min: 1, ours_max: 4 })),
         (0, 0, 1, 1, Err(NoCommonVersion { peer_min: 0, peer_max: 0, ours_min: 1, ours_max: 1 })),
@@ -37,10 +39,12 @@ fn negotiate_table() {
             assert_eq!(negotiate(pmin, pmax), expected);
         }
     }
-    let refusal = negotiate(2, 3).unwrap_err().to_message();
+    let refusal = negotiate(3, 4).unwrap_err().to_message();
     assert!(
-        matches!(refusal, Message::Error { kind: ErrorKind::Unsupported, ref message } if message.contains("2..=3"))
+        matches!(refusal, Message::Error { kind: ErrorKind::Unsupported, ref message } if message.contains("3..=4"))
     );
+    // A version 1 host still talks to this (version 2) agent.
+    assert_eq!(negotiate(1, 1), Ok(1));
 }
 
 /// Reads every frame until EOF.
@@ -60,14 +64,14 @@ async fn refused_version_is_reported_to_both_sides() {
         drop(agent);
         r
     });
-    let hello = Hello { min_version: 2, max_version: 5, client: "future-host".into() };
+    let hello = Hello { min_version: 3, max_version: 5, client: "future-host".into() };
     write_frame(&mut host, &Frame::control(0, Message::Hello(hello))).await.unwrap();
     let frames = read_all(&mut host).await;
     assert_eq!(frames.len(), 1);
     assert_eq!(frames[0].channel, 0);
     assert!(matches!(frames[0].message(), Some(Message::Error { kind: ErrorKind::Unsupported, .. })));
     let err = agent_task.await.unwrap().unwrap_err();
-    assert!(matches!(err, ProtoError::Version(NegotiateError::NoCommonVersion { peer_min: 2, peer_max: 5, .. })));
+    assert!(matches!(err, ProtoError::Version(NegotiateError::NoCommonVersion { peer_min: 3, peer_max: 5, .. })));
 }
 
 #[tokio::test]
@@ -263,4 +267,24 @@ async fn end_to_end_handshake_and_multiplexed_execs() {
     host.shutdown().await.unwrap();
     drop(host);
     agent_task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_version_1_host_still_gets_version_1() {
+    let (mut host, mut agent) = tokio::io::duplex(4096);
+    let agent_task = tokio::spawn(async move { agent_handshake(&mut agent, "0.2.0", &[FEATURE_PTY.into()]).await });
+    let hello = Hello { min_version: 1, max_version: 1, client: "old-host".into() };
+    write_frame(&mut host, &Frame::control(0, Message::Hello(hello))).await.unwrap();
+    let ack = read_frame(&mut host).await.unwrap().unwrap();
+    assert!(matches!(ack.message(), Some(Message::HelloAck(HelloAck { version: 1, .. }))), "{ack:?}");
+    assert_eq!(agent_task.await.unwrap().unwrap().1, 1);
+}
+
+#[test]
+fn pty_sizes_are_validated() {
+    assert_eq!(PtySize { rows: 24, cols: 80 }.validate(), Ok(()));
+    assert_eq!(PtySize { rows: 1, cols: PtySize::MAX }.validate(), Ok(()));
+    let err = PtySize { rows: 0, cols: 80 }.validate().unwrap_err();
+    assert_eq!(err, "pty rows must be between 1 and 1000, got 0");
+    assert!(PtySize { rows: 24, cols: 1001 }.validate().unwrap_err().contains("cols"));
 }

@@ -1,15 +1,19 @@
-//! One exec request: start the process, stream its output, deliver input and signals, enforce
-//! the timeout, and finish with exactly one `exited` message after all output.
+//! One exec request: start the process, stream its output, deliver input, signals and window
+//! size changes, enforce the timeout, and finish with exactly one `exited` message after all
+//! output.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use stacyvm_agent_proto::{DataKind, ErrorKind, ExecStart, ExitReason, ExitStatus, Frame, Message};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 
-use crate::process::{self, ProcessSpec};
+use crate::process::{self, ProcessIo, ProcessSpec};
+use crate::pty::PtyMaster;
 use crate::reaper::WaitStatus;
 use crate::session::{Context, Input, Out};
 
@@ -34,8 +38,8 @@ pub async fn run(ctx: &Context, channel: u32, start: ExecStart, mut input: mpsc:
         let _ = out.send(fail(ErrorKind::InvalidInput, format!("workdir {} does not exist", start.cwd))).await;
         return;
     }
-    if start.pty.is_some() {
-        let _ = out.send(fail(ErrorKind::Unsupported, "pty is not supported yet".into())).await;
+    if let Some(Err(message)) = start.pty.map(|size| size.validate()) {
+        let _ = out.send(fail(ErrorKind::InvalidInput, message)).await;
         return;
     }
     let mut env = start.env.clone();
@@ -48,6 +52,7 @@ pub async fn run(ctx: &Context, channel: u32, start: ExecStart, mut input: mpsc:
         uid: start.uid,
         gid: start.gid,
         stdin: start.stdin,
+        pty: start.pty,
     };
     let oom_before = oom_kills();
     let child = match process::start(&ctx.reaper, &spec) {
@@ -67,9 +72,18 @@ pub async fn run(ctx: &Context, channel: u32, start: ExecStart, mut input: mpsc:
         }
     };
     let pid = child.pid;
-    let stdout = tokio::spawn(pump(child.stdout, channel, DataKind::Stdout, out.clone()));
-    let stderr = tokio::spawn(pump(child.stderr, channel, DataKind::Stderr, out.clone()));
-    let mut stdin = child.stdin;
+    let (mut stdin, pumps) = match child.io {
+        ProcessIo::Pipes { stdin, stdout, stderr } => (
+            Stdin::Pipe(stdin),
+            vec![
+                tokio::spawn(pump(stdout, channel, DataKind::Stdout, out.clone())),
+                tokio::spawn(pump(stderr, channel, DataKind::Stderr, out.clone())),
+            ],
+        ),
+        ProcessIo::Pty(master) => {
+            (Stdin::Pty(Arc::clone(&master)), vec![tokio::spawn(pump_pty(master, channel, out.clone()))])
+        }
+    };
     let mut exit = child.exit;
     let deadline = start.timeout_ms.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
     let mut timed_out = false;
@@ -84,32 +98,28 @@ pub async fn run(ctx: &Context, channel: u32, start: ExecStart, mut input: mpsc:
             status = &mut exit => break status.ok(),
             () = timeout, if !timed_out => {
                 timed_out = true;
-                process::signal_group(pid, libc::SIGKILL);
+                stdin.kill_all(pid);
             }
             () = out.closed() => {
-                process::signal_group(pid, libc::SIGKILL);
+                stdin.kill_all(pid);
                 return;
             }
             message = input.recv() => match message {
-                Some(Input::Data(data)) => {
-                    if let Some(pipe) = stdin.as_mut() {
-                        if pipe.write_all(&data).await.is_err() {
-                            stdin = None;
-                        }
-                    }
-                }
-                Some(Input::End) => stdin = None,
-                Some(Input::Signal(signal)) => process::signal_group(pid, signal),
-                Some(Input::Cancel) | None => process::signal_group(pid, libc::SIGKILL),
+                Some(Input::Data(data)) => stdin.write(&data).await,
+                Some(Input::End) => stdin.close().await,
+                Some(Input::Signal(signal)) => stdin.signal(pid, signal),
+                Some(Input::Resize(size)) => stdin.resize(size),
+                Some(Input::Cancel) | None => stdin.kill_all(pid),
             },
         }
     };
     if timed_out {
-        process::signal_group(pid, libc::SIGKILL);
+        stdin.kill_all(pid);
     }
     let _ = tokio::time::timeout(DRAIN_AFTER_EXIT, async {
-        let _ = stdout.await;
-        let _ = stderr.await;
+        for pump in pumps {
+            let _ = pump.await;
+        }
     })
     .await;
     let (code, signal) = match status {
@@ -130,6 +140,74 @@ pub async fn run(ctx: &Context, channel: u32, start: ExecStart, mut input: mpsc:
     // The console log (the agent's stderr) records each command and how it ended.
     eprintln!("exec {:?}: {:?} code={:?} signal={:?}", start.argv, reason, code, signal);
     let _ = out.send(Frame::control(channel, Message::Exited(status))).await;
+}
+
+/// Where input for the process goes, and how signals reach it.
+enum Stdin {
+    /// A pipe (`None` once closed, or when stdin is `/dev/null`).
+    Pipe(Option<pipe::Sender>),
+    /// The terminal.
+    Pty(Arc<PtyMaster>),
+}
+
+impl Stdin {
+    async fn write(&mut self, data: &[u8]) {
+        match self {
+            Stdin::Pipe(pipe) => {
+                if let Some(p) = pipe.as_mut() {
+                    if p.write_all(data).await.is_err() {
+                        *pipe = None;
+                    }
+                }
+            }
+            Stdin::Pty(master) => {
+                let _ = master.write_all(data).await;
+            }
+        }
+    }
+
+    /// End of input: closes the pipe, or types the terminal's EOF character.
+    async fn close(&mut self) {
+        match self {
+            Stdin::Pipe(pipe) => *pipe = None,
+            Stdin::Pty(master) => {
+                let _ = master.write_all(&[master.eof_char()]).await;
+            }
+        }
+    }
+
+    /// A `signal` request: the process group, or the terminal's foreground group.
+    fn signal(&self, pid: i32, signal: i32) {
+        match self {
+            Stdin::Pty(master) => process::signal_group(master.foreground_group().unwrap_or(pid), signal),
+            Stdin::Pipe(_) => process::signal_group(pid, signal),
+        }
+    }
+
+    fn resize(&self, size: stacyvm_agent_proto::PtySize) {
+        if let Stdin::Pty(master) = self {
+            if let Err(e) = size.validate().map_err(std::io::Error::other).and_then(|()| master.resize(size)) {
+                eprintln!("exec: resize to {}x{} refused: {e}", size.rows, size.cols);
+            }
+        }
+    }
+
+    /// Timeout, cancel, host gone: everything the process started.
+    fn kill_all(&self, pid: i32) {
+        process::signal_group(pid, libc::SIGKILL);
+        if let Stdin::Pty(_) = self {
+            process::signal_session(pid, libc::SIGKILL);
+        }
+    }
+}
+
+async fn pump_pty(master: Arc<PtyMaster>, channel: u32, out: Out) {
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n @ 1..) = master.read(&mut buf).await {
+        if out.send(Frame::data(channel, DataKind::Stdout, Bytes::copy_from_slice(&buf[..n]))).await.is_err() {
+            return;
+        }
+    }
 }
 
 async fn pump<R: AsyncRead + Unpin>(mut reader: R, channel: u32, kind: DataKind, out: Out) {

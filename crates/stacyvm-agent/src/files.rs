@@ -101,7 +101,7 @@ pub async fn write(ctx: &Context, channel: u32, req: WriteRequest, mut input: mp
                     blocking(move || pending.commit()).await?;
                     return Ok(Message::Done);
                 }
-                Some(Input::Signal(_)) => {}
+                Some(Input::Signal(_) | Input::Resize(_)) => {}
                 // Cancelled or the host went away: dropping `pending` removes the partial file.
                 Some(Input::Cancel) | None => return Err(FsError::Failed("file write cancelled".into())),
             }

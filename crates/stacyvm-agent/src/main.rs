@@ -1,6 +1,7 @@
 //! `stacyvm-agent`: runs inside every sandbox (as PID 1 for container providers) and serves the
 //! host over one Unix socket with the framed protocol of `stacyvm-agent-proto`: exec with
-//! streamed output and exit status, and file operations streamed in chunks.
+//! streamed output and exit status (optionally on a pseudo-terminal), and file operations
+//! streamed in chunks.
 //!
 //! Usage: `stacyvm-agent --listen <socket> [--root <dir>] [--uid N] [--gid N]`
 //! - `--root`: the directory treated as `/` for file operations and exec working directories
@@ -10,6 +11,7 @@
 mod exec;
 mod files;
 mod process;
+mod pty;
 mod reaper;
 mod session;
 

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use stacyvm_agent_proto::{agent_handshake, read_frame, write_frames, Body, ErrorKind, Frame, Message};
+use stacyvm_agent_proto::{
+    agent_handshake, read_frame, write_frames, Body, ErrorKind, Frame, Message, PtySize, FEATURE_PTY,
+};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
@@ -24,6 +26,8 @@ pub enum Input {
     End,
     /// Deliver a signal.
     Signal(i32),
+    /// Change the terminal size.
+    Resize(PtySize),
     /// Stop now.
     Cancel,
 }
@@ -55,7 +59,7 @@ pub async fn listen(opts: Options, reaper: Reaper) -> std::io::Result<()> {
 }
 
 async fn serve(mut stream: UnixStream, ctx: Arc<Context>) {
-    let features = vec!["exec".to_string(), "files".to_string(), "stdin".to_string()];
+    let features = ["exec", "files", "stdin", FEATURE_PTY].map(String::from);
     if agent_handshake(&mut stream, env!("CARGO_PKG_VERSION"), &features).await.is_err() {
         return;
     }
@@ -69,6 +73,7 @@ async fn serve(mut stream: UnixStream, ctx: Arc<Context>) {
             Body::Stdin(data) | Body::FileData(data) => Some(Input::Data(data)),
             Body::Control(Message::StdinClose) | Body::Control(Message::FileEnd { .. }) => Some(Input::End),
             Body::Control(Message::Signal { signal }) => Some(Input::Signal(signal)),
+            Body::Control(Message::Resize(size)) => Some(Input::Resize(size)),
             Body::Control(Message::Cancel) => Some(Input::Cancel),
             Body::Control(message) => {
                 if inputs.get(&channel).is_some_and(|tx| !tx.is_closed()) {

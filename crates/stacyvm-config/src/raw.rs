@@ -327,6 +327,8 @@ pub struct RawOci {
     pub bridge_name: String,
     /// IPv4 subnet of the bridge (`a.b.c.d/prefix`); the first address is the gateway.
     pub subnet: String,
+    /// Mount the sandbox's `/` read-only (writable `/tmp`, `/workspace`).
+    pub readonly_rootfs: bool,
 }
 
 impl Default for RawOci {
@@ -345,6 +347,7 @@ impl Default for RawOci {
             network: s("none"),
             bridge_name: s("stacyvm0"),
             subnet: s("10.88.0.0/16"),
+            readonly_rootfs: false,
         }
     }
 }

@@ -214,6 +214,9 @@ pub struct OciConfig {
     pub bridge_name: String,
     /// Bridge subnet: network address (host bits zero) and prefix length (8..=30).
     pub subnet: (std::net::Ipv4Addr, u8),
+    /// The sandbox's `/` is read-only; `/tmp` (tmpfs) and `/workspace` (a host directory) stay
+    /// writable.
+    pub readonly_rootfs: bool,
 }
 
 /// `providers.oci.network`.

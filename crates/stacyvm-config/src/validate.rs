@@ -334,6 +334,7 @@ fn providers(r: &RawProviders) -> Result<ProvidersConfig> {
                 network,
                 bridge_name: interface_name("providers.oci.bridge_name", &o.bridge_name)?,
                 subnet: ipv4_subnet("providers.oci.subnet", &o.subnet)?,
+                readonly_rootfs: o.readonly_rootfs,
             }
         },
     })

@@ -19,6 +19,11 @@ fn oci_settings_are_validated() {
     assert_eq!(c.providers.oci.images_dir, std::path::Path::new("/srv/oci/images"));
     let c = from_sources(None, &env("STACYVM_PROVIDERS_OCI_IMAGES_DIR", "/img")).unwrap();
     assert_eq!(c.providers.oci.images_dir, std::path::Path::new("/img"));
+    assert!(!c.providers.oci.readonly_rootfs, "writable by default");
+    let c = from_sources(None, &env("STACYVM_PROVIDERS_OCI_READONLY_ROOTFS", "true")).unwrap();
+    assert!(c.providers.oci.readonly_rootfs);
+    let err = from_sources(None, &env("STACYVM_PROVIDERS_OCI_READONLY_ROOTFS", "maybe")).unwrap_err();
+    assert!(err.to_string().contains("providers.oci.readonly_rootfs"), "{err}");
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! Pulling an image from a registry, and installing verified layers into the store.
 //!
 //! One pull per reference at a time in this process: a caller that arrives while the same
-//! reference is being pulled waits and gets that pull's result without asking the registry
-//! again. Layers are keyed by `diff_id`, so a layer shared by several images is downloaded and
+//! reference is being pulled waits and gets that pull's result (any record stored after the call
+//! began) without asking the registry again. Layers are keyed by `diff_id`, so a layer shared by several images is downloaded and
 //! unpacked once. Nothing enters `layers/` or `images/` before its digests are verified; a
 //! failure leaves only files under `tmp/`, which are removed on the way out.
 
@@ -52,10 +52,11 @@ impl ImageStore {
     pub async fn pull(&self, reference: &str, progress: Progress<'_>) -> ImageResult<ImageRecord> {
         let r = Reference::parse(reference)?;
         let canonical = r.to_string();
-        let waited = self.pull_locks.is_held(&canonical);
+        let asked_at = Utc::now();
         let _pull = self.pull_locks.lock(&canonical).await;
-        if waited {
-            if let Some(record) = self.get(&canonical)? {
+        // Stored by a pull that finished after this call began (it ran concurrently): reuse it.
+        if let Some(record) = self.get(&canonical)? {
+            if record.created_at >= asked_at {
                 return Ok(record);
             }
         }

@@ -66,11 +66,13 @@
 //!   so its exit status is not available to the server; the agent reports exec results itself.
 
 pub mod cgroup;
+pub mod cgroup_sweep;
 pub mod runtime;
 pub mod seccomp;
 pub mod spec;
 
 pub use cgroup::{detect_mode, ensure_hugetlb_v1_mount, CgroupMode, HugetlbFix};
+pub use cgroup_sweep::{sweep_stale_cgroups, SweepReport};
 pub use runtime::{
     validate_id, which, ContainerIo, IoTarget, OciError, OciRuntime, RunscOptions, RuntimeInfo, RuntimeKind, State,
     Status,

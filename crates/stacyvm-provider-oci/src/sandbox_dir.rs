@@ -39,6 +39,11 @@ impl SandboxDir {
         self.run().join("agent.sock")
     }
 
+    /// The writable `/workspace` of a sandbox with a read-only root.
+    pub fn workspace(&self) -> PathBuf {
+        self.path.join("workspace")
+    }
+
     /// The agent's output.
     pub fn init_log(&self) -> PathBuf {
         self.path.join("init.log")
@@ -46,8 +51,15 @@ impl SandboxDir {
 
     /// Creates the layers and mounts the overlay (the image's layers read-only below, top layer
     /// first; `upper` on top), with `/workspace` owned by the sandbox user and the agent's mount
-    /// points in place.
-    pub fn prepare(&self, image_layers: &[PathBuf], (uid, gid): (u32, u32)) -> io::Result<()> {
+    /// points in place. With `separate_workspace` (read-only root) the host directory
+    /// [`SandboxDir::workspace`] is created too, owned by the sandbox user, to be bind-mounted
+    /// over `/workspace`.
+    pub fn prepare(
+        &self,
+        image_layers: &[PathBuf],
+        (uid, gid): (u32, u32),
+        separate_workspace: bool,
+    ) -> io::Result<()> {
         let upper = self.path.join("upper");
         let work = self.path.join("work");
         for dir in [&upper, &work, &self.rootfs(), &self.run()] {
@@ -57,6 +69,10 @@ impl SandboxDir {
         let workspace = upper.join("workspace");
         std::fs::create_dir_all(&workspace)?;
         chown(&workspace, Some(uid), Some(gid))?;
+        if separate_workspace {
+            std::fs::create_dir_all(self.workspace())?;
+            chown(self.workspace(), Some(uid), Some(gid))?;
+        }
         std::fs::create_dir_all(upper.join(".stacyvm/run"))?;
         std::fs::write(upper.join(".stacyvm/agent"), b"")?;
         let lower: Vec<String> = image_layers.iter().map(|p| p.display().to_string()).collect();

@@ -30,6 +30,7 @@ async fn provider() -> Option<(tempfile::TempDir, OciProvider)> {
         agent_binary: agent,
         pids_limit: 64,
         network: Default::default(),
+        readonly_rootfs: false,
     };
     Some((dir, OciProvider::new(settings).unwrap()))
 }

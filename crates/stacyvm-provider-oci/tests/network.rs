@@ -220,6 +220,7 @@ async fn runsc_refuses_bridge_networking() {
         agent_binary: agent,
         pids_limit: 128,
         network: NetworkMode::Bridge(test_bridge(8)),
+        readonly_rootfs: false,
     };
     let err = stacyvm_provider_oci::OciProvider::new(settings).err().expect("refused");
     assert!(matches!(err, ProviderError::Unavailable(_)) && err.to_string().contains("crun or runc"), "{err}");

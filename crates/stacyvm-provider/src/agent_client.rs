@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use stacyvm_agent_proto::{
     client_handshake, read_frame, write_frames, Body, DataKind, ErrorKind, ExecStart, ExitReason as WireReason, Frame,
-    HelloAck, Message,
+    HelloAck, Message, PtySize as WirePtySize, FEATURE_PTY, PTY_MIN_VERSION,
 };
 use stacyvm_types::exec::StreamName;
 use tokio::io::{AsyncRead, ReadBuf};
@@ -23,7 +23,7 @@ use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 
 use crate::error::{ProviderError, ProviderResult};
-use crate::types::{ExecOutcome, ExecSpec, ExitReason, FileReader, OutputChunk};
+use crate::types::{ExecInput, ExecOutcome, ExecSpec, ExitReason, FileReader, OutputChunk};
 use stacyvm_fs::FileEntry;
 
 type Routes = Arc<Mutex<HashMap<u32, mpsc::UnboundedSender<Body>>>>;
@@ -162,6 +162,11 @@ impl AgentClient {
         req.reply().await
     }
 
+    /// Whether the agent implements exec with a PTY (protocol version 2 and the `pty` feature).
+    pub fn supports_pty(&self) -> bool {
+        self.hello.version >= PTY_MIN_VERSION && self.hello.features.iter().any(|f| f == FEATURE_PTY)
+    }
+
     /// Runs a process as `uid:gid`; output goes to `output`, the outcome is returned last.
     pub async fn exec(
         &self,
@@ -170,6 +175,29 @@ impl AgentClient {
         gid: u32,
         output: mpsc::Sender<OutputChunk>,
     ) -> ProviderResult<ExecOutcome> {
+        self.exec_interactive(spec, uid, gid, None, output).await
+    }
+
+    /// [`AgentClient::exec`] with input forwarded while the process runs (terminal input,
+    /// resizes, signals). A closed `input` just stops forwarding.
+    pub async fn exec_interactive(
+        &self,
+        spec: ExecSpec,
+        uid: u32,
+        gid: u32,
+        mut input: Option<mpsc::Receiver<ExecInput>>,
+        output: mpsc::Sender<OutputChunk>,
+    ) -> ProviderResult<ExecOutcome> {
+        let pty = match spec.pty {
+            Some(_) if !self.supports_pty() => {
+                return Err(ProviderError::Unsupported("exec with a pty (the sandbox agent is too old)"));
+            }
+            Some(size) => {
+                size.validate().map_err(ProviderError::InvalidInput)?;
+                Some(WirePtySize { rows: size.rows, cols: size.cols })
+            }
+            None => None,
+        };
         let mut req = self.open();
         let start = ExecStart {
             argv: spec.argv,
@@ -178,12 +206,28 @@ impl AgentClient {
             uid,
             gid,
             timeout_ms: spec.timeout.map(|t| t.as_millis() as u64),
-            stdin: false,
-            pty: None,
+            stdin: pty.is_some(),
+            pty,
         };
         req.send(Body::Control(Message::Exec(start))).await?;
         loop {
-            let (stream, data) = match req.recv().await? {
+            let next = async {
+                match input.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let body = tokio::select! {
+                body = req.recv() => body?,
+                message = next => {
+                    match message {
+                        Some(message) => forward_input(&req, message).await?,
+                        None => input = None,
+                    }
+                    continue;
+                }
+            };
+            let (stream, data) = match body {
                 Body::Stdout(data) => (StreamName::Stdout, data),
                 Body::Stderr(data) => (StreamName::Stderr, data),
                 Body::Control(message) => match into_result(message)? {
@@ -284,6 +328,23 @@ impl AgentClient {
             Message::Pong => Ok(()),
             other => Err(unexpected(&other)),
         }
+    }
+}
+
+/// Sends one piece of exec input on the request's channel.
+async fn forward_input(req: &Request, input: ExecInput) -> ProviderResult<()> {
+    match input {
+        ExecInput::Stdin(data) => {
+            for frame in stacyvm_agent_proto::chunk_frames(req.channel, DataKind::Stdin, data) {
+                req.send(frame.body).await?;
+            }
+            Ok(())
+        }
+        ExecInput::StdinClose => req.send(Body::Control(Message::StdinClose)).await,
+        ExecInput::Resize(size) => {
+            req.send(Body::Control(Message::Resize(WirePtySize { rows: size.rows, cols: size.cols }))).await
+        }
+        ExecInput::Signal(signal) => req.send(Body::Control(Message::Signal { signal })).await,
     }
 }
 

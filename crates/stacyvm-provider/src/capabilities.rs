@@ -17,6 +17,9 @@ pub struct Capabilities {
     pub snapshots: bool,
     /// Sandboxes have a network address for preview URLs.
     pub preview: bool,
+    /// Exec on a pseudo-terminal with input, resize and signals
+    /// ([`Provider::exec_interactive`](crate::Provider::exec_interactive)).
+    pub pty: bool,
 }
 
 impl Capabilities {
@@ -31,6 +34,7 @@ impl Capabilities {
             (self.resource_limits, "resource_limits"),
             (self.snapshots, "snapshots"),
             (self.preview, "preview"),
+            (self.pty, "pty"),
         ] {
             if on {
                 names.push(name);

@@ -18,6 +18,9 @@ use crate::types::{ExecSpec, ExitReason, OutputChunk, RuntimeHandle, RuntimeStat
 use crate::Provider;
 use crate::SandboxPath;
 
+mod pty;
+pub use pty::{on_pty, Interactive};
+
 /// Image the suite asks for; providers that pull images must be able to serve it.
 pub const DEFAULT_IMAGE: &str = "alpine:latest";
 
@@ -60,6 +63,7 @@ pub fn argv(words: &[&str]) -> ExecSpec {
         env: BTreeMap::new(),
         workdir: "/workspace".into(),
         timeout: Some(Duration::from_secs(30)),
+        pty: None,
     }
 }
 
@@ -106,6 +110,24 @@ pub async fn run_with_image(provider: Arc<dyn Provider>, image: &str) {
     if provider.capabilities().console {
         console_logs(p, image).await;
     }
+    if provider.capabilities().pty {
+        pty::exec_pty(provider.clone(), image).await;
+    } else {
+        eprintln!("conformance: {}: pty cases skipped (capability pty=false)", p.name());
+        pty_refused(p, image).await;
+    }
+}
+
+/// A provider without the `pty` capability refuses PTY execs with `Unsupported`.
+async fn pty_refused(p: &dyn Provider, image: &str) {
+    let h = spawn(p, image, "nopty").await;
+    let (tx, _rx) = mpsc::channel(4);
+    let (_input, input_rx) = mpsc::channel(1);
+    match p.exec_interactive(&h, on_pty(argv(&["true"]), 24, 80), input_rx, tx).await {
+        Err(ProviderError::Unsupported(_)) => {}
+        other => panic!("[nopty] a pty exec must be Unsupported, got {other:?}"),
+    }
+    p.destroy(&h).await.unwrap();
 }
 
 async fn lifecycle(p: &dyn Provider, image: &str) {

@@ -25,7 +25,10 @@ pub use capabilities::Capabilities;
 pub use error::{ProviderError, ProviderResult};
 pub use registry::ProviderRegistry;
 pub use stacyvm_fs::{FileEntry, FsError, SandboxPath};
-pub use types::{ExecOutcome, ExecSpec, ExitReason, FileReader, OutputChunk, RuntimeHandle, RuntimeState, SandboxSpec};
+pub use stacyvm_types::exec::PtySize;
+pub use types::{
+    ExecInput, ExecOutcome, ExecSpec, ExitReason, FileReader, OutputChunk, RuntimeHandle, RuntimeState, SandboxSpec,
+};
 
 /// A sandbox backend. Implementations must be cheap to share (`Arc<dyn Provider>`).
 #[async_trait]
@@ -60,6 +63,23 @@ pub trait Provider: Send + Sync {
         spec: ExecSpec,
         output: mpsc::Sender<OutputChunk>,
     ) -> ProviderResult<ExecOutcome>;
+    /// [`Provider::exec`] with input while it runs: terminal input, resizes and signals from
+    /// `input` (its closing is not an error). Providers with [`Capabilities::pty`] implement it;
+    /// the default runs execs without a PTY through [`Provider::exec`] (ignoring `input`) and
+    /// refuses the others with [`ProviderError::Unsupported`].
+    async fn exec_interactive(
+        &self,
+        handle: &RuntimeHandle,
+        spec: ExecSpec,
+        input: mpsc::Receiver<ExecInput>,
+        output: mpsc::Sender<OutputChunk>,
+    ) -> ProviderResult<ExecOutcome> {
+        drop(input);
+        if spec.pty.is_some() {
+            return Err(ProviderError::Unsupported("exec with a pty"));
+        }
+        self.exec(handle, spec, output).await
+    }
     /// Last `lines` console lines.
     async fn logs(&self, handle: &RuntimeHandle, lines: usize) -> ProviderResult<Vec<String>>;
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use stacyvm_types::exec::StreamName;
+use stacyvm_types::exec::{PtySize, StreamName};
 use tokio::io::AsyncRead;
 
 /// What to create.
@@ -47,7 +47,7 @@ pub enum RuntimeState {
 
 /// A process to run inside a sandbox. Shell handling happens above this layer: the provider
 /// always receives an argv.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ExecSpec {
     /// Program and arguments; never empty.
     pub argv: Vec<String>,
@@ -57,6 +57,22 @@ pub struct ExecSpec {
     pub workdir: String,
     /// Kill the process after this long.
     pub timeout: Option<Duration>,
+    /// Run it on a pseudo-terminal of this size (needs [`Capabilities::pty`](crate::Capabilities)):
+    /// all output arrives as stdout, and input comes through [`Provider::exec_interactive`](crate::Provider::exec_interactive).
+    pub pty: Option<PtySize>,
+}
+
+/// Input for a running interactive exec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecInput {
+    /// Bytes for the process's terminal.
+    Stdin(Bytes),
+    /// End of input (the terminal's EOF character).
+    StdinClose,
+    /// New terminal size.
+    Resize(PtySize),
+    /// A Linux signal number for the terminal's foreground process group.
+    Signal(i32),
 }
 
 /// One piece of output.

@@ -4,7 +4,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use crate::routes::{exec, files, images, providers, quotas, sandboxes, system, templates};
+use crate::routes::{exec, exec_ws, files, images, providers, quotas, sandboxes, system, templates};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -13,7 +13,7 @@ use crate::routes::{exec, files, images, providers, quotas, sandboxes, system, t
     paths(
         sandboxes::list, sandboxes::spawn, sandboxes::admission, sandboxes::prune, sandboxes::get_one,
         sandboxes::destroy, sandboxes::extend, sandboxes::logs, sandboxes::stats,
-        exec::exec, exec::exec_ws,
+        exec::exec, exec_ws::exec_ws,
         files::write, files::read, files::delete, files::list, files::stat, files::glob, files::move_file, files::chmod,
         templates::list, templates::create, templates::get_one, templates::update, templates::delete, templates::spawn,
         providers::list, providers::test, providers::detail, providers::snapshots, providers::pool_status,
@@ -25,6 +25,7 @@ use crate::routes::{exec, files, images, providers, quotas, sandboxes, system, t
     components(schemas(
         stacyvm_types::ErrorBody, stacyvm_types::ErrorCode,
         stacyvm_types::event::Event, stacyvm_types::exec::StreamChunk, stacyvm_types::exec::ExitLine,
+        stacyvm_types::exec::ExecWsInput,
     )),
     tags(
         (name = "sandboxes", description = "Spawn, inspect and destroy sandboxes"),

@@ -379,7 +379,7 @@ async fn ws_exec_failure_sends_error_then_1011() {
     let frames = ws.recv_all().await;
     assert_eq!(frames.len(), 2, "{frames:?}");
     let msgs = texts(&frames);
-    assert_eq!(msgs[0], json!({"error": "invalid input: unsupported exec mode \"bogus\""}));
+    assert_eq!(msgs[0], json!({"error": "invalid input: unsupported exec mode \"bogus\"", "code": "BAD_REQUEST"}));
     assert_eq!(frames[1], WsFrame::Close(Some(1011), "exec failed".into()));
 }
 
@@ -416,4 +416,53 @@ async fn ws_without_upgrade_is_a_client_error() {
     let id = h.spawn().await;
     let res = h.get(&format!("/api/v1/sandboxes/{id}/exec/ws")).await;
     assert!(res.status.is_client_error(), "plain GET on the ws route: {}", res.status);
+}
+
+#[tokio::test]
+async fn pty_on_a_provider_without_pty_is_a_clear_bad_request() {
+    let h = Harness::new().await;
+    let id = h.spawn().await;
+    let msg = h.exec(&id, json!({"command": "tty", "pty": {"rows": 24, "cols": 80}})).await.err(400, "BAD_REQUEST");
+    assert_eq!(msg, "invalid input: pty is not supported by provider \"mock\"");
+    let server = h.serve_in_memory();
+    let mut ws = server.ws(&format!("/api/v1/sandboxes/{id}/exec/ws")).await.expect("upgrade");
+    ws.send_text(&json!({"command": "tty", "pty": {"rows": 24, "cols": 80}}).to_string()).await;
+    let frames = ws.recv_all().await;
+    let msgs = texts(&frames);
+    assert_eq!(
+        msgs,
+        [json!({"error": "invalid input: pty is not supported by provider \"mock\"", "code": "BAD_REQUEST"})]
+    );
+    assert_eq!(frames.last(), Some(&WsFrame::Close(Some(1011), "exec failed".into())));
+}
+
+#[tokio::test]
+async fn bad_pty_sizes_are_rejected_before_anything_runs() {
+    let h = Harness::new().await;
+    let id = h.spawn().await;
+    for (pty, detail) in [
+        (json!({"rows": 0, "cols": 80}), "pty rows must be between 1 and 1000, got 0"),
+        (json!({"rows": 24, "cols": 1001}), "pty cols must be between 1 and 1000, got 1001"),
+    ] {
+        let msg = h.exec(&id, json!({"command": "true", "pty": pty})).await.err(400, "BAD_REQUEST");
+        assert_eq!(msg, format!("invalid input: {detail}"));
+    }
+    // Not a size at all: the body does not parse.
+    h.exec(&id, json!({"command": "true", "pty": {"rows": -1, "cols": 80}})).await.err(400, "BAD_REQUEST");
+}
+
+#[tokio::test]
+async fn ws_messages_after_the_request_are_ignored_without_pty() {
+    // Old clients never send more; extra messages on a plain exec change nothing.
+    let h = Harness::new().await;
+    let id = h.spawn().await;
+    let server = h.serve_in_memory();
+    let mut ws = server.ws(&format!("/api/v1/sandboxes/{id}/exec/ws")).await.expect("upgrade");
+    ws.send_text(&json!({"command": "sleep 0.2; echo fine"}).to_string()).await;
+    ws.send_text(&json!({"type": "resize", "rows": 0, "cols": 0}).to_string()).await;
+    ws.send_text("garbage").await;
+    let msgs = texts(&ws.recv_all().await);
+    assert_eq!(joined(&msgs, "stdout"), "fine\n");
+    assert!(msgs.iter().all(|m| m.get("error").is_none()), "{msgs:?}");
+    assert_eq!(msgs.last().unwrap()["exit_code"], 0);
 }

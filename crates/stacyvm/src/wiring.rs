@@ -123,6 +123,7 @@ fn oci_settings(config: &Config, images: Arc<ImageStore>) -> anyhow::Result<OciS
                 NetworkMode::Bridge(BridgeSettings::new(o.bridge_name.clone(), subnet))
             }
         },
+        readonly_rootfs: o.readonly_rootfs,
     })
 }
 

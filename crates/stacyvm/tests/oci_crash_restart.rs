@@ -30,10 +30,15 @@ fn host_traces(data: &Path, ids: &BTreeSet<String>) -> Vec<String> {
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
     traces.extend(mounts.lines().filter(|l| l.contains(&data_text)).map(|l| format!("mount {l}")));
     for h in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
-        for id in ids {
-            let dir = h.path().join("stacyvm").join(id);
-            if dir.exists() {
-                traces.push(format!("cgroup {}", dir.display()));
+        // `/stacyvm/<instance>/<id>` (and the pre-instance layout `/stacyvm/<id>`).
+        let mut parents = vec![h.path().join("stacyvm")];
+        parents.extend(std::fs::read_dir(h.path().join("stacyvm")).into_iter().flatten().flatten().map(|e| e.path()));
+        for parent in &parents {
+            for id in ids {
+                let dir = parent.join(id);
+                if dir.exists() {
+                    traces.push(format!("cgroup {}", dir.display()));
+                }
             }
         }
     }

@@ -144,6 +144,7 @@ pub const ADDITION_DEFAULTS: &[(&str, &str)] = &[
     ("providers.oci.network", r#""none""#),
     ("providers.oci.bridge_name", r#""stacyvm0""#),
     ("providers.oci.subnet", r#""10.88.0.0/16""#),
+    ("providers.oci.readonly_rootfs", "false"),
     ("retention.destroyed_sandboxes", r#""168h""#),
     ("retention.exec_logs", r#""168h""#),
 ];

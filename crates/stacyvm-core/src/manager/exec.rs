@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use stacyvm_provider::{ExecSpec, ExitReason, OutputChunk, Provider, RuntimeHandle};
+use stacyvm_provider::{ExecInput, ExecSpec, ExitReason, OutputChunk, Provider, RuntimeHandle};
 use stacyvm_store::ExecLogRecord;
 use stacyvm_types::exec::{ExecRequest, ExecResult, StreamChunk, StreamName};
 use stacyvm_types::GoDuration;
@@ -38,6 +38,10 @@ pub enum ExecEvent {
 
 /// A running exec's event stream. Dropping it kills the process.
 pub type ExecStream = mpsc::Receiver<ExecEvent>;
+
+/// Input of a running interactive exec (see [`Manager::exec_interactive`]). Dropping it only
+/// stops input; the process keeps running.
+pub type ExecInputSender = mpsc::Sender<ExecInput>;
 
 /// Everything needed to start a validated exec.
 struct PreparedExec {
@@ -105,6 +109,12 @@ impl Manager {
         }
         let handle = Self::require_running(&record)?;
         let provider = self.provider(&record.provider)?;
+        if let Some(size) = req.pty {
+            size.validate().map_err(CoreError::invalid)?;
+            if !provider.capabilities().pty {
+                return Err(CoreError::invalid(format!("pty is not supported by provider {:?}", record.provider)));
+            }
+        }
         let mut env = record.env.clone();
         env.extend(req.env.clone());
         let workdir = if req.workdir.trim().is_empty() { DEFAULT_WORKDIR.to_string() } else { req.workdir.clone() };
@@ -113,24 +123,51 @@ impl Manager {
             provider,
             provider_name: record.provider,
             handle,
-            spec: ExecSpec { argv, env, workdir, timeout },
+            spec: ExecSpec { argv, env, workdir, timeout, pty: req.pty },
             command_line,
         })
     }
 
     /// Starts an exec and returns its event stream.
     pub async fn exec_stream(self: &Arc<Self>, id: &str, req: &ExecRequest) -> CoreResult<ExecStream> {
+        self.start_exec(id, req, None).await
+    }
+
+    /// Starts an exec that takes input while it runs (terminal input, resizes and signals; only
+    /// execs with `pty` use it) and returns its event stream and input.
+    pub async fn exec_interactive(
+        self: &Arc<Self>,
+        id: &str,
+        req: &ExecRequest,
+    ) -> CoreResult<(ExecStream, ExecInputSender)> {
+        let (input_tx, input_rx) = mpsc::channel(32);
+        let events = self.start_exec(id, req, Some(input_rx)).await?;
+        Ok((events, input_tx))
+    }
+
+    async fn start_exec(
+        self: &Arc<Self>,
+        id: &str,
+        req: &ExecRequest,
+        input: Option<mpsc::Receiver<ExecInput>>,
+    ) -> CoreResult<ExecStream> {
         let prepared = self.prepare_exec(id, req).await?;
         let (events_tx, events_rx) = mpsc::channel(64);
         let manager = Arc::clone(self);
         let id = id.to_string();
         tokio::spawn(async move {
-            manager.run_exec(&id, prepared, events_tx).await;
+            manager.run_exec(&id, prepared, input, events_tx).await;
         });
         Ok(events_rx)
     }
 
-    async fn run_exec(&self, id: &str, prepared: PreparedExec, events: mpsc::Sender<ExecEvent>) {
+    async fn run_exec(
+        &self,
+        id: &str,
+        prepared: PreparedExec,
+        input: Option<mpsc::Receiver<ExecInput>>,
+        events: mpsc::Sender<ExecEvent>,
+    ) {
         let started = Instant::now();
         self.events.publish("exec.started", Some(id), Some(serde_json::json!({"command": prepared.command_line})));
         let (raw_tx, mut raw_rx) = mpsc::channel::<OutputChunk>(32);
@@ -154,7 +191,17 @@ impl Manager {
                 }
             }
         };
-        let run = prepared.provider.exec(&prepared.handle, prepared.spec, raw_tx);
+        let (provider_impl, handle, spec) = (&prepared.provider, &prepared.handle, prepared.spec);
+        let run = async move {
+            match input {
+                // A PTY exec without input (plain HTTP) still runs through the interactive call.
+                None if spec.pty.is_some() => {
+                    provider_impl.exec_interactive(handle, spec, mpsc::channel(1).1, raw_tx).await
+                }
+                None => provider_impl.exec(handle, spec, raw_tx).await,
+                Some(input) => provider_impl.exec_interactive(handle, spec, input, raw_tx).await,
+            }
+        };
         let provider = prepared.provider_name.as_str();
         // If the caller goes away (HTTP client disconnected), dropping `run` kills the process.
         let outcome = tokio::select! {

@@ -31,7 +31,7 @@ use crate::metrics::Metrics;
 use crate::settings::Settings;
 
 pub use destroy::Destroyed;
-pub use exec::{build_argv, shell_quote, ExecEvent, ExecStream};
+pub use exec::{build_argv, shell_quote, ExecEvent, ExecInputSender, ExecStream};
 pub use files::file_info;
 pub use providers::ProviderHealth;
 pub use reconcile::ReconcileReport;

@@ -106,6 +106,7 @@ impl Net {
             agent_binary: self.agent.clone(),
             pids_limit: 64,
             network,
+            readonly_rootfs: false,
         }
     }
 

@@ -1,9 +1,9 @@
-//! Exec: synchronous JSON, NDJSON streaming (`"stream": true`), and WebSocket.
+//! Exec: synchronous JSON and NDJSON streaming (`"stream": true`); the WebSocket form lives in
+//! [`super::exec_ws`].
 
 use std::convert::Infallible;
 
 use axum::body::{Body, Bytes};
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +24,9 @@ const START_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Routes of this module.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/sandboxes/{id}/exec", post(exec)).route("/sandboxes/{id}/exec/ws", get(exec_ws))
+    Router::new()
+        .route("/sandboxes/{id}/exec", post(exec))
+        .route("/sandboxes/{id}/exec/ws", get(super::exec_ws::exec_ws))
 }
 
 /// Run a command. With `"stream": true` the answer is NDJSON: one `{"stream","data"}` object
@@ -91,70 +93,4 @@ fn ndjson_line(id: &str, event: ExecEvent, include_exit: bool) -> Option<Bytes> 
 
 fn exit_line(exit_code: i32, duration: std::time::Duration) -> ExitLine {
     ExitLine { kind: "exit".into(), exit_code, duration: validate::go(duration) }
-}
-
-/// WebSocket exec: send one ExecRequest text message; receive `{"stream","data"}` messages and
-/// finally `{"type":"done","exit_code":N}`.
-#[utoipa::path(get, path = "/api/v1/sandboxes/{id}/exec/ws", tag = "exec", params(("id" = String, Path)),
-    responses((status = 101, description = "WebSocket upgrade"), (status = 404, body = ErrorBody)))]
-pub async fn exec_ws(State(s): State<AppState>, Path(id): Path<String>, ws: WebSocketUpgrade) -> ApiResult<Response> {
-    s.manager.get(&id).await?;
-    Ok(ws.on_upgrade(move |socket| run_ws(s, id, socket)))
-}
-
-async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
-    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
-}
-
-async fn run_ws(s: AppState, id: String, mut socket: WebSocket) {
-    let req = match socket.recv().await {
-        Some(Ok(Message::Text(text))) => serde_json::from_str::<ExecRequest>(text.as_str()).ok(),
-        Some(Ok(Message::Binary(bytes))) => serde_json::from_slice::<ExecRequest>(&bytes).ok(),
-        _ => None,
-    };
-    let Some(req) = req else {
-        return close(socket, 1007, "invalid request").await;
-    };
-    let mut events = match s.manager.exec_stream(&id, &req).await {
-        Ok(events) => events,
-        Err(err) => {
-            let body = serde_json::json!({"error": err.to_string()}).to_string();
-            let _ = socket.send(Message::Text(body.into())).await;
-            return close(socket, 1011, "exec failed").await;
-        }
-    };
-    loop {
-        tokio::select! {
-            event = events.recv() => {
-                let Some(event) = event else { break };
-                let (message, done) = match event {
-                    ExecEvent::Output(chunk) => (serde_json::to_string(&chunk).unwrap_or_default(), false),
-                    ExecEvent::Exit { exit_code, timed_out, .. } => {
-                        if timed_out {
-                            let chunk = StreamChunk { stream: StreamName::Stderr, data: format!("exec timeout: {id}") };
-                            let _ = socket.send(Message::Text(serde_json::to_string(&chunk).unwrap_or_default().into())).await;
-                        }
-                        (serde_json::json!({"type": "done", "exit_code": exit_code}).to_string(), true)
-                    }
-                    ExecEvent::Failed(err) => {
-                        let body = serde_json::json!({"error": err.to_string()}).to_string();
-                        let _ = socket.send(Message::Text(body.into())).await;
-                        return close(socket, 1011, "exec failed").await;
-                    }
-                };
-                if socket.send(Message::Text(message.into())).await.is_err() {
-                    return;
-                }
-                if done {
-                    return close(socket, 1000, "").await;
-                }
-            }
-            incoming = socket.recv() => {
-                // The client went away (or closed): dropping `events` kills the process.
-                if matches!(incoming, None | Some(Err(_)) | Some(Ok(Message::Close(_)))) {
-                    return;
-                }
-            }
-        }
-    }
 }

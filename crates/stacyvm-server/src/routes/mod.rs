@@ -1,6 +1,7 @@
 //! Route table: one module per resource.
 
 pub mod exec;
+pub mod exec_ws;
 pub mod files;
 pub mod images;
 pub mod providers;
