@@ -197,6 +197,11 @@ impl OciProvider {
     }
 
     async fn start(&self, spec: &SandboxSpec, dir: &SandboxDir) -> ProviderResult<(AgentClient, Option<Attachment>)> {
+        let started = std::time::Instant::now();
+        let mut phases: Vec<(&str, f64)> = Vec::with_capacity(6);
+        let mark = |phase: &'static str, phases: &mut Vec<(&str, f64)>| {
+            phases.push((phase, started.elapsed().as_secs_f64() * 1e3));
+        };
         let images = &self.settings.images;
         let image = match self.settings.pull_policy {
             PullPolicy::IfMissing => images.ensure(&spec.image, &|_| {}).await.map_err(image_error)?,
@@ -210,12 +215,14 @@ impl OciProvider {
         };
         images.lease(&spec.id, &image).await.map_err(image_error)?;
         let lower = images.lower_dirs(&image);
+        mark("image", &mut phases);
         let prepared = dir.clone();
         let separate_workspace = self.settings.readonly_rootfs;
         tokio::task::spawn_blocking(move || prepared.prepare(&lower, SANDBOX_USER, separate_workspace))
             .await
             .map_err(|e| failed("prepare task", e))?
             .map_err(|e| failed("prepare sandbox filesystem", e))?;
+        mark("rootfs", &mut phases);
         let net = match &self.bridge {
             Some(bridge) => {
                 let (bridge, id, path) = (bridge.clone(), spec.id.clone(), dir.path().to_path_buf());
@@ -228,12 +235,17 @@ impl OciProvider {
         };
         stacyvm_oci::write_bundle(dir.path(), &self.bundle(&spec.id, dir, spec, net.as_ref()))
             .map_err(|e| failed("bundle", e))?;
+        mark("network+bundle", &mut phases);
         self.runtime
             .create(&spec.id, dir.path(), ContainerIo::file(dir.init_log()))
             .await
             .map_err(|e| failed("runtime create", e))?;
+        mark("create", &mut phases);
         self.runtime.start(&spec.id).await.map_err(|e| failed("runtime start", e))?;
+        mark("start", &mut phases);
         let client = AgentClient::connect(&dir.agent_socket(), AGENT_START_TIMEOUT).await?;
+        mark("agent", &mut phases);
+        tracing::debug!(id = %spec.id, ?phases, "oci spawn phases (ms since start)");
         Ok((client, net))
     }
 

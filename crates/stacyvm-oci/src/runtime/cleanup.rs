@@ -5,7 +5,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use super::error::{io_err, is_not_found_message, log_errors, trim_message};
-use super::{validate_id, OciError, OciRuntime, Status};
+use super::{validate_id, OciError, OciRuntime, RuntimeKind, Status};
 use crate::cgroup;
 
 impl OciRuntime {
@@ -16,12 +16,17 @@ impl OciRuntime {
     /// recording any state, so `delete` knows nothing about them. Returns the cgroup directories
     /// that had to be removed by hand.
     ///
-    /// A live container is first sent `SIGKILL` (all processes) and polled until stopped, which is
-    /// faster than `delete --force` alone with runc (its forced delete polls at 100 ms).
+    /// With runc and runsc a live container is first sent `SIGKILL` (all processes) and polled
+    /// until stopped, which is faster than their `delete --force` alone (runc's polls at 100 ms).
+    /// crun's forced delete kills and reaps the whole cgroup itself, quickly: one call.
     pub async fn destroy(&self, id: &str, cgroups_path: Option<&str>) -> Result<Vec<PathBuf>, OciError> {
         validate_id(id)?;
-        match self.state(id).await {
-            Ok(st) if st.status != Status::Stopped => {
+        let state = match self.kind {
+            RuntimeKind::Crun => None,
+            _ => Some(self.state(id).await),
+        };
+        match state {
+            Some(Ok(st)) if st.status != Status::Stopped => {
                 if let Err(e) = self.kill(id, libc::SIGKILL, true).await {
                     tracing::debug!(id, error = %e, "kill before delete failed");
                 }
