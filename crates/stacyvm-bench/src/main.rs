@@ -4,6 +4,7 @@
 //! Usage: `STACYVM_URL=http://127.0.0.1:7423 stacyvm-bench [--json]`; `scripts/bench.sh` starts
 //! a throwaway server on the mock provider and runs this against it.
 
+mod density;
 mod http;
 mod peers;
 mod report;
@@ -77,6 +78,18 @@ struct Args {
     /// Print JSON instead of markdown.
     #[arg(long)]
     json: bool,
+    /// Also measure density: spawn this many idle sandboxes and the host memory they take (0 = skip).
+    #[arg(long, default_value_t = 0)]
+    density: usize,
+    /// Spawns in flight during the density measurement.
+    #[arg(long, default_value_t = 4)]
+    density_concurrency: usize,
+    /// Idle crun containers for the density peer (default: min(--density, 200); 0 = skip).
+    #[arg(long)]
+    density_peer: Option<usize>,
+    /// Density target: host memory per idle sandbox, KiB.
+    #[arg(long, default_value_t = 2048.0)]
+    density_target_kib: f64,
 }
 
 fn main() -> Result<()> {
@@ -168,10 +181,25 @@ fn main() -> Result<()> {
         duration_s: args.duration,
         client_threads: args.client_threads.max(1),
     };
+    let density = (args.density > 0).then(|| {
+        progress(&format!("density: {} idle sandboxes", args.density));
+        let ours = rt.block_on(density::stacyvm(&client, args.density, args.density_concurrency));
+        let peer_count = args.density_peer.unwrap_or(args.density.min(200));
+        progress(&format!("density peer: {peer_count} idle crun containers"));
+        let peer = if peer_count == 0 { Err("--density-peer 0".to_string()) } else { density::crun(peer_count) };
+        (ours, peer)
+    });
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report::json(&ctx, &rows))?);
+        let mut doc = report::json(&ctx, &rows);
+        if let Some((ours, peer)) = &density {
+            doc["density"] = density::json(ours, peer);
+        }
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print!("{}", report::markdown(&ctx, &rows));
+        if let Some((ours, peer)) = &density {
+            print!("{}", density::markdown(ours, peer, args.density_target_kib));
+        }
     }
     Ok(())
 }

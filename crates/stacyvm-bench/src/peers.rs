@@ -167,14 +167,14 @@ pub fn crun(warmup: usize, n: usize) -> Result<CrunFigures, String> {
     Ok(CrunFigures { run, exec, version })
 }
 
-struct Bundles {
-    run: PathBuf,
-    exec: PathBuf,
+pub(crate) struct Bundles {
+    pub(crate) run: PathBuf,
+    pub(crate) exec: PathBuf,
 }
 
 /// rootfs with a static busybox, and two bundles sharing it: one running `/bin/true`, one
 /// sleeping (for exec).
-fn build_bundles(crun: &Path, busybox: &Path, dir: &Path) -> Result<Bundles> {
+pub(crate) fn build_bundles(crun: &Path, busybox: &Path, dir: &Path) -> Result<Bundles> {
     let rootfs = dir.join("rootfs");
     for sub in ["bin", "proc", "dev", "sys", "tmp", "etc"] {
         std::fs::create_dir_all(rootfs.join(sub))?;

@@ -114,13 +114,18 @@ impl AgentClient {
     /// starting), and performs the version handshake.
     pub async fn connect(socket: &Path, wait: Duration) -> ProviderResult<Self> {
         let deadline = tokio::time::Instant::now() + wait;
+        // A fresh agent listens within a millisecond or two: poll finely at first.
+        let mut pause = Duration::from_micros(100);
         let mut stream = loop {
             match UnixStream::connect(socket).await {
                 Ok(s) => break s,
                 Err(e) if tokio::time::Instant::now() >= deadline => {
                     return Err(ProviderError::Failed(format!("agent socket {}: {e}", socket.display())))
                 }
-                Err(_) => tokio::time::sleep(Duration::from_millis(2)).await,
+                Err(_) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(2));
+                }
             }
         };
         let hello = client_handshake(&mut stream, "stacyvm")

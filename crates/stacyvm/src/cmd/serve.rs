@@ -29,11 +29,27 @@ fn init_logging(config: &Config) {
     };
 }
 
+/// Raises the soft open-files limit to the hard one: every live sandbox holds a connection to
+/// its agent, and the usual soft default (1024) would cap a host at a few hundred sandboxes.
+fn raise_open_files_limit() {
+    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: plain getrlimit/setrlimit on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) == 0 && rl.rlim_cur < rl.rlim_max {
+            let raised = libc::rlimit { rlim_cur: rl.rlim_max, rlim_max: rl.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
+                tracing::warn!(soft = rl.rlim_cur, "could not raise the open-files limit");
+            }
+        }
+    }
+}
+
 /// Runs the server.
 pub async fn run(args: &Args) -> anyhow::Result<()> {
     let loaded = stacyvm_config::load(args.config.as_deref())?;
     let config = loaded.config;
     init_logging(&config);
+    raise_open_files_limit();
     match &loaded.source {
         Some(path) => tracing::info!(file = %path.display(), "configuration loaded"),
         None => tracing::info!("no config file found; using built-in defaults and STACYVM_* variables"),
