@@ -237,12 +237,10 @@ impl OciProvider {
             .map_err(|e| failed("bundle", e))?;
         mark("network+bundle", &mut phases);
         self.runtime
-            .create(&spec.id, dir.path(), ContainerIo::file(dir.init_log()))
+            .run_detached(&spec.id, dir.path(), ContainerIo::file(dir.init_log()))
             .await
-            .map_err(|e| failed("runtime create", e))?;
-        mark("create", &mut phases);
-        self.runtime.start(&spec.id).await.map_err(|e| failed("runtime start", e))?;
-        mark("start", &mut phases);
+            .map_err(|e| failed("runtime run", e))?;
+        mark("run", &mut phases);
         let client = AgentClient::connect(&dir.agent_socket(), AGENT_START_TIMEOUT).await?;
         mark("agent", &mut phases);
         tracing::debug!(id = %spec.id, ?phases, "oci spawn phases (ms since start)");

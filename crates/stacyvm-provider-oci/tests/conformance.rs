@@ -246,3 +246,34 @@ async fn a_readonly_rootfs_refuses_writes_outside_tmp_and_workspace() {
     assert!(!s._dir.path().join("data/sandboxes").join(&spec.id).exists(), "workspace removed with the sandbox");
     assert!(s.images.lease_holders().unwrap().is_empty(), "every image lease was released");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_images_fail_the_spawn_cleanly_and_used_images_cannot_be_removed() {
+    let Some(s) = setup(RuntimeKind::Crun) else { return };
+    let p = s.provider.as_ref();
+    let host = s.image.split('/').next().unwrap().to_string();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    for (n, (image, expected)) in [
+        (format!("{host}/does-not-exist:1"), "not found"),
+        (format!("{closed}/busybox:1"), "unreachable"),
+        ("UPPER/case".to_string(), "invalid image reference"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let spec = SandboxSpec { id: format!("sb-ba{n:06x}"), image, memory_mb: 64, vcpus: 1 };
+        let err = p.create(&spec).await.unwrap_err().to_string();
+        assert!(err.contains(expected), "{}: {err}", spec.image);
+    }
+    assert!(p.list_owned().await.unwrap().is_empty(), "a failed spawn leaves nothing");
+    assert!(s.images.lease_holders().unwrap().is_empty(), "a failed spawn holds no image");
+
+    let spec = SandboxSpec { id: "sb-5eed0001".into(), image: s.image.clone(), memory_mb: 64, vcpus: 1 };
+    let h = p.create(&spec).await.unwrap();
+    let err = s.images.remove(&s.image).await.unwrap_err();
+    assert!(matches!(err, stacyvm_image::ImageError::InUse(_)), "{err}");
+    p.destroy(&h).await.unwrap();
+    assert!(s.images.lease_holders().unwrap().is_empty());
+    let (_, report) = s.images.remove(&s.image).await.unwrap();
+    assert_eq!(report.layers_removed, 1);
+}

@@ -66,6 +66,24 @@ impl OciRuntime {
     ///
     /// [`start`]: Self::start
     pub async fn create(&self, id: &str, bundle_dir: &Path, io: ContainerIo) -> Result<(), OciError> {
+        self.launch("create", &["create"], id, bundle_dir, io).await
+    }
+
+    /// `run --detach --bundle <bundle_dir> <id>`: [`create`](Self::create) and
+    /// [`start`](Self::start) in one runtime invocation (one process less on every spawn).
+    /// Same logging, errors and clean-up contract as `create`.
+    pub async fn run_detached(&self, id: &str, bundle_dir: &Path, io: ContainerIo) -> Result<(), OciError> {
+        self.launch("run", &["run", "--detach"], id, bundle_dir, io).await
+    }
+
+    async fn launch(
+        &self,
+        op: &'static str,
+        subcommand: &[&str],
+        id: &str,
+        bundle_dir: &Path,
+        io: ContainerIo,
+    ) -> Result<(), OciError> {
         validate_id(id)?;
         std::fs::create_dir_all(&self.root).map_err(io_err(format!("creating {}", self.root.display())))?;
         let _ = std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700));
@@ -84,7 +102,7 @@ impl OciRuntime {
                 c.arg(format!("--log={}", log.display())).arg("--log-format=json");
             }
         }
-        c.arg("create").arg("--bundle").arg(bundle_dir).arg(id);
+        c.args(subcommand).arg("--bundle").arg(bundle_dir).arg(id);
         c.stdout(open_target(io.stdout, "stdout")?).stderr(open_target(io.stderr, "stderr")?);
 
         let started = Instant::now();
@@ -92,14 +110,14 @@ impl OciRuntime {
         // Drop our copies of the container's stdio now (the Fd variant may be a pipe).
         drop(c);
         let status = match tokio::time::timeout(self.timeout, child.wait()).await {
-            Ok(r) => r.map_err(io_err(format!("{} create", self.kind)))?,
+            Ok(r) => r.map_err(io_err(format!("{} {op}", self.kind)))?,
             Err(_) => {
                 let _ = child.start_kill();
                 let _ = child.wait().await;
-                return Err(OciError::Timeout { kind: self.kind, op: "create", id: id.into(), timeout: self.timeout });
+                return Err(OciError::Timeout { kind: self.kind, op, id: id.into(), timeout: self.timeout });
             }
         };
-        tracing::debug!(runtime = %self.kind, op = "create", id, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, code = ?status.code(), "oci runtime call");
+        tracing::debug!(runtime = %self.kind, op, id, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, code = ?status.code(), "oci runtime call");
         if status.success() {
             return Ok(());
         }
@@ -110,7 +128,7 @@ impl OciRuntime {
         }
         Err(OciError::Runtime {
             kind: self.kind,
-            op: "create",
+            op,
             id: id.into(),
             code: status.code(),
             message: trim_message(&message),
