@@ -53,16 +53,8 @@ fn host_traces(data: &Path, ids: &BTreeSet<String>) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_oci_spawns_leaves_nothing_behind() {
-    let Some(agent) = stacyvm_testkit::oci_prerequisites("crun") else { return };
-    let agent = agent.display().to_string();
     let workdir = Workdir::new();
-    let data = workdir.path().join("oci");
-    let tarball = workdir.path().join("busybox.tar");
-    stacyvm_testkit::busybox_tarball(&tarball);
-    let store = stacyvm_image::ImageStore::open(&data.join("images"), Default::default()).unwrap();
-    store.import(&tarball, Some("busybox:latest")).await.unwrap();
-    drop(store);
-    let data_dir = data.display().to_string();
+    let Some(support::OciData { data, data_dir, agent }) = support::oci_with_busybox(&workdir).await else { return };
     let env = [
         ("STACYVM_PROVIDERS_DEFAULT", "oci"),
         ("STACYVM_DEFAULTS_IMAGE", "busybox:latest"),

@@ -136,16 +136,8 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_exec_with_a_pty_in_a_real_container() {
-    let Some(agent) = stacyvm_testkit::oci_prerequisites("crun") else { return };
-    let agent = agent.display().to_string();
     let workdir = Workdir::new();
-    let data = workdir.path().join("oci");
-    let tarball = workdir.path().join("busybox.tar");
-    stacyvm_testkit::busybox_tarball(&tarball);
-    let store = stacyvm_image::ImageStore::open(&data.join("images"), Default::default()).unwrap();
-    store.import(&tarball, Some("busybox:latest")).await.unwrap();
-    drop(store);
-    let data_dir = data.display().to_string();
+    let Some(support::OciData { data_dir, agent, .. }) = support::oci_with_busybox(&workdir).await else { return };
     let server = Server::start(
         &workdir,
         &[

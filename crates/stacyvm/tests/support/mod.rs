@@ -355,3 +355,26 @@ fn base64_matches_rfc4648_vectors() {
         assert_eq!(base64(input.as_bytes()), expected);
     }
 }
+
+/// An `oci` server's data directory in `workdir` (`oci/`) with `busybox:latest` already imported
+/// into its image store, and the static agent; `None` when the oci prerequisites are missing
+/// (the test is skipped, or fails under `STACYVM_REQUIRE_RUNTIMES=1`).
+pub async fn oci_with_busybox(workdir: &Workdir) -> Option<OciData> {
+    let agent = stacyvm_testkit::oci_prerequisites("crun")?;
+    let data = workdir.path().join("oci");
+    let tarball = workdir.path().join("busybox.tar");
+    stacyvm_testkit::busybox_tarball(&tarball);
+    let store = stacyvm_image::ImageStore::open(&data.join("images"), Default::default()).unwrap();
+    store.import(&tarball, Some("busybox:latest")).await.unwrap();
+    Some(OciData { data_dir: data.display().to_string(), data, agent: agent.display().to_string() })
+}
+
+/// See [`oci_with_busybox`].
+pub struct OciData {
+    /// `<workdir>/oci`.
+    pub data: PathBuf,
+    /// The same, as a string for the environment.
+    pub data_dir: String,
+    /// The static agent binary.
+    pub agent: String,
+}
