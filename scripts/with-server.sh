@@ -56,9 +56,9 @@ pid=
 # Every live sandbox of this server, destroyed through the API (the suite destroys its own; this
 # is the safety net for a crashed or interrupted run).
 destroy_all_sandboxes() {
-  local ids id
-  ids=$(curl -fsS --max-time 30 "http://127.0.0.1:$port/api/v1/sandboxes" 2>/dev/null |
-    python3 -c 'import json, sys; print("\n".join(s["id"] for s in json.load(sys.stdin)))') || return 0
+  local list ids id
+  list=$(curl -fsS --max-time 30 "http://127.0.0.1:$port/api/v1/sandboxes" 2>/dev/null) || return 0
+  ids=$(python3 -c 'import json, sys; print("\n".join(s["id"] for s in json.loads(sys.argv[1])))' "$list")
   for id in $ids; do
     echo "with-server: destroying leftover sandbox $id" >&2
     curl -fsS --max-time 60 -X DELETE "http://127.0.0.1:$port/api/v1/sandboxes/$id" >/dev/null || true
