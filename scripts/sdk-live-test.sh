@@ -3,13 +3,14 @@
 #
 #   STACYVM_URL=http://127.0.0.1:7423 scripts/sdk-live-test.sh [extra pytest args...]
 #
-# The server must already be running (this script never starts one), normally with the mock
-# provider on the same host. A virtualenv with the pinned published SDK (stacyvm==0.1.1) is
+# The server must already be running (this script never starts one); scripts/with-server.sh
+# starts a throwaway one (mock, or oci with STACYVM_TEST_SERVER_PROVIDER=oci). A virtualenv with the pinned published SDK (stacyvm==0.1.1) is
 # created under ${TMPDIR:-/tmp} and reused while tests/sdk/requirements.txt is unchanged.
 #
 # Environment:
 #   STACYVM_URL            required, base URL of the server
 #   STACYVM_TEST_PROVIDER  optional, provider name sent on every spawn
+#   STACYVM_TEST_IMAGE     optional, image of spawns that name none (default: the SDK's alpine:latest)
 #   PYTHON                 optional, interpreter used to create the venv (default: python3, >= 3.10)
 #   SDK_TEST_VENV          optional, venv location (default: ${TMPDIR:-/tmp}/stacyvm-sdk-live-venv)
 set -euo pipefail

@@ -2,9 +2,11 @@
 running server.
 
 The server is started by the caller (see ``scripts/sdk-live-test.sh``) and found through
-``STACYVM_URL``. It is expected to use the ``mock`` provider: sandboxes are temp directories on
-the same host, and ``/workspace/a.txt`` in the API maps to ``<sandbox dir>/workspace/a.txt``.
-Optional: ``STACYVM_TEST_PROVIDER`` forces the provider named on every spawn.
+``STACYVM_URL``. The suite is provider-neutral and runs in ``make test`` against a server whose
+default provider is ``mock`` (sandboxes are temp directories on the same host) and again against
+one whose default provider is ``oci`` (real containers; see ``scripts/with-server.sh``).
+Optional: ``STACYVM_TEST_PROVIDER`` forces the provider named on every spawn;
+``STACYVM_TEST_IMAGE`` is the image of spawns that name none (else the SDK's ``alpine:latest``).
 
 Wire contract: /work/shared/spec/sdk-compat.md and rest-api.md. Every sandbox a test spawns is
 destroyed by the ``spawn`` fixture's teardown (or by the test itself when that is the point);
@@ -23,7 +25,7 @@ import uuid
 import httpx
 import pytest
 
-from sdk_helpers import PROVIDER, RUN_ID, TAG
+from sdk_helpers import IMAGE, PROVIDER, RUN_ID, TAG
 from stacyvm import Client, Sandbox, SandboxNotFound, StacyVMError
 
 
@@ -67,12 +69,16 @@ def client(base_url):
 
 @pytest.fixture
 def spawn(client):
-    """``spawn(**kw)`` → Sandbox, tagged with this run's metadata and destroyed at teardown."""
+    """``spawn(**kw)`` → Sandbox, tagged with this run's metadata and destroyed at teardown.
+
+    Without ``image``, it spawns ``STACYVM_TEST_IMAGE`` when set (else the SDK default)."""
     made: list[Sandbox] = []
 
     def _spawn(**kw) -> Sandbox:
         if PROVIDER and "provider" not in kw:
             kw["provider"] = PROVIDER
+        if IMAGE and "image" not in kw:
+            kw["image"] = IMAGE
         kw["metadata"] = {**TAG, **(kw.get("metadata") or {})}
         sb = client.spawn(**kw)
         made.append(sb)

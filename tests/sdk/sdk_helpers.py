@@ -24,6 +24,14 @@ from stacyvm.streaming import StreamChunk
 RUN_ID = uuid.uuid4().hex[:8]
 TAG = {"suite": "sdk-live", "run": RUN_ID}
 PROVIDER = os.environ.get("STACYVM_TEST_PROVIDER") or None
+# The image sent on spawns that do not name one. Unset, such spawns send the SDK's own default
+# image, "alpine:latest" (the SDK always sends an image, so the server's defaults.image never
+# applies). scripts/with-server.sh sets it for the oci run, whose offline image store holds only
+# the locally built python:3.12 image.
+IMAGE = os.environ.get("STACYVM_TEST_IMAGE") or None
+SDK_DEFAULT_IMAGE = "alpine:latest"
+# Keyword arguments for a direct ``spawn`` call that should use IMAGE (empty when unset).
+IMAGE_KW = {"image": IMAGE} if IMAGE else {}
 HOST_PASSWD = "/etc/passwd"
 
 _DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from sdk_helpers import (
+    IMAGE_KW,
     PROVIDER,
     TAG,
     assert_api_error,
@@ -102,7 +103,7 @@ def test_async_end_to_end(base_url):
 def test_async_context_manager_destroys(base_url):
     async def main():
         async with AsyncClient(base_url) as ac:
-            async with await ac.spawn(metadata=TAG, provider=PROVIDER) as sandbox:
+            async with await ac.spawn(metadata=TAG, provider=PROVIDER, **IMAGE_KW) as sandbox:
                 assert (await sandbox.exec("whoami")).exit_code == 0
                 sid = sandbox.id
             with pytest.raises(SandboxNotFound):
@@ -114,7 +115,7 @@ def test_async_context_manager_destroys(base_url):
 def test_async_concurrent_spawns_and_execs(base_url):
     async def main():
         async with AsyncClient(base_url, timeout=60.0) as ac:
-            boxes = await asyncio.gather(*[ac.spawn(metadata=TAG, provider=PROVIDER)
+            boxes = await asyncio.gather(*[ac.spawn(metadata=TAG, provider=PROVIDER, **IMAGE_KW)
                                            for _ in range(4)])
             try:
                 assert len({b.id for b in boxes}) == 4

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import stacyvm
-from sdk_helpers import PROVIDER, RUN_ID, TAG, assert_api_error, info_of, utc_timestamp
+from sdk_helpers import IMAGE_KW, PROVIDER, RUN_ID, TAG, assert_api_error, info_of, utc_timestamp
 from stacyvm import Client, ProviderError, Sandbox, SandboxInfo, SandboxNotFound, StacyVMError
 
 
@@ -219,7 +219,7 @@ def test_spawn_unhappy_paths(client):
         client.spawn(owner_id="bad/owner", metadata=TAG)
     assert_api_error(excinfo, "BAD_REQUEST")
     with pytest.raises(SandboxNotFound):  # unknown provider is a 404
-        client.spawn(provider="no-such-provider", metadata=TAG)
+        client.spawn(provider="no-such-provider", metadata=TAG, **IMAGE_KW)
 
 
 def test_invalid_user_id_header_is_rejected(base_url):
@@ -231,7 +231,7 @@ def test_invalid_user_id_header_is_rejected(base_url):
 
 def test_valid_user_id_header_spawns(base_url):
     with Client(base_url, user_id=f"alice-{RUN_ID}@example.com") as c:
-        with c.spawn(metadata=TAG) as sandbox:
+        with c.spawn(metadata=TAG, **IMAGE_KW) as sandbox:
             assert sandbox.state == "running"
             assert sandbox.exec("echo owned").stdout == "owned\n"
 

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import pytest
 
-from sdk_helpers import PROVIDER, RUN_ID, assert_api_error, go_duration, info_of, utc_timestamp
+from sdk_helpers import (
+    IMAGE,
+    PROVIDER,
+    RUN_ID,
+    SDK_DEFAULT_IMAGE,
+    assert_api_error,
+    go_duration,
+    info_of,
+    utc_timestamp,
+)
 from stacyvm import (
     QuotaSummary,
     Sandbox,
@@ -183,12 +192,15 @@ def test_spawn_template(client, spawn, template_name):
 
 
 def test_spawn_with_template_parameter(client, spawn, template_name):
-    client.templates.save(Template(name=template_name, image="python:3.12", memory_mb=256,
-                                   vcpus=2, ttl="45m"))
-    # spawn(template=...) still sends the SDK's default image "alpine:latest", which overrides the
-    # template image; memory, vcpus and ttl are not sent and come from the template.
+    # The template's image exists nowhere: the spawn below must not use it.
+    client.templates.save(Template(name=template_name, image=f"template-only-{RUN_ID}:1",
+                                   memory_mb=256, vcpus=2, ttl="45m"))
+    # spawn(template=...) always sends an image — the SDK's default "alpine:latest" unless one is
+    # given (the spawn fixture gives STACYVM_TEST_IMAGE when set) — and the sent image overrides
+    # the template image; memory, vcpus and ttl are not sent and come from the template.
     sandbox = spawn(template=template_name)
     info = info_of(client, sandbox.id)
+    assert info.image == (IMAGE or SDK_DEFAULT_IMAGE)
     assert (info.memory_mb, info.vcpus) == (256, 2)
     lifetime = utc_timestamp(info.expires_at) - utc_timestamp(info.created_at)
     assert abs(lifetime.total_seconds() - 45 * 60) < 5
