@@ -5,7 +5,7 @@
 CARGO ?= cargo
 PORT ?= 7423
 
-.PHONY: serve test build setup lint fmt openapi bench
+.PHONY: serve test build setup lint fmt openapi bench bench-oci
 
 setup:
 	scripts/setup.sh
@@ -32,3 +32,6 @@ openapi:
 
 bench:
 	scripts/bench.sh
+
+bench-oci:
+	BENCH_PROVIDER=oci scripts/bench.sh --density 1000
