@@ -125,7 +125,12 @@ pub async fn run(ctx: &Context, channel: u32, start: ExecStart, mut input: mpsc:
     let (code, signal) = match status {
         Some(WaitStatus::Exited(code)) => (Some(code), None),
         Some(WaitStatus::Signaled(sig)) => (None, Some(sig)),
-        None => (None, None),
+        None => {
+            // Only if the reaper thread is gone: never report an exit without its status.
+            eprintln!("exec {:?}: exit status of pid {pid} lost", start.argv);
+            let _ = out.send(fail(ErrorKind::Failed, format!("exit status of pid {pid} was lost"))).await;
+            return;
+        }
     };
     let reason = if timed_out {
         ExitReason::TimedOut

@@ -122,7 +122,13 @@ pub fn start(reaper: &Reaper, spec: &ProcessSpec) -> io::Result<Started> {
     let mut child = spawned?;
     let pid = child.id() as i32;
     let exit = guard.register(pid);
-    let io = match master {
+    let io = streams(master, &mut child).inspect_err(|_| signal_group(pid, libc::SIGKILL))?;
+    Ok(Started { pid, io, exit })
+}
+
+/// The agent's ends of a started child's streams.
+fn streams(master: Option<std::os::fd::OwnedFd>, child: &mut std::process::Child) -> io::Result<ProcessIo> {
+    Ok(match master {
         Some(master) => ProcessIo::Pty(Arc::new(PtyMaster::new(master)?)),
         None => ProcessIo::Pipes {
             stdout: pipe::Receiver::from_owned_fd(child.stdout.take().expect("piped stdout").into())?,
@@ -132,8 +138,7 @@ pub fn start(reaper: &Reaper, spec: &ProcessSpec) -> io::Result<Started> {
                 None => None,
             },
         },
-    };
-    Ok(Started { pid, io, exit })
+    })
 }
 
 /// Sends `signal` to every process of session `sid` (found through `/proc`): with a PTY, job

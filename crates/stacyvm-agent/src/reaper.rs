@@ -1,10 +1,19 @@
 //! Child reaping for an agent that runs as PID 1.
 //!
-//! As PID 1 the agent inherits every orphan in the sandbox, so it must reap them all. One
-//! thread blocks in `waitpid(-1)`; exits of processes the agent started are delivered to their
-//! waiters, everything else is reaped and forgotten. Registration happens under the same lock
-//! the reaper takes before looking a pid up, and a spawn holds that lock from fork to
-//! registration, so an exit can never be missed.
+//! As PID 1 the agent inherits every orphan in the sandbox, so it must reap them all, while the
+//! exec layer needs the exact status of each process it started. One thread does all reaping
+//! and routes statuses by pid; it never takes a status that someone else is waiting for:
+//!
+//! - It first *peeks* at an exited child with `waitid(P_ALL, WEXITED | WNOWAIT)`, which leaves
+//!   the child a zombie, then takes the registry lock, and only then collects that very pid
+//!   (`waitpid(pid, WNOHANG)`) and hands the status to its waiter, if it has one.
+//! - A spawn holds the same lock from before `fork` until the new pid is registered. So a
+//!   started child is always registered before its status is collected, and a child whose
+//!   `exec` failed is collected by `std`'s spawn itself (it waits for it under the lock; the
+//!   reaper then finds nothing left to collect).
+//! - "No children" (`ECHILD`) only means "wait for a spawn" if no spawn registered a child since
+//!   the reaper asked; otherwise it asks again. A child started while the reaper was delayed
+//!   between the kernel's answer and acting on it is therefore never forgotten.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -23,8 +32,8 @@ pub enum WaitStatus {
 #[derive(Default)]
 struct State {
     waiters: HashMap<i32, oneshot::Sender<WaitStatus>>,
-    /// Children started and not yet reaped (wakes the reaper when it has nothing to wait for).
-    live: usize,
+    /// Children registered so far (tells the reaper whether a spawn happened while it looked).
+    spawns: u64,
 }
 
 /// Shared registry of children the agent waits for.
@@ -44,7 +53,7 @@ impl SpawnGuard<'_> {
     pub fn register(mut self, pid: i32) -> oneshot::Receiver<WaitStatus> {
         let (tx, rx) = oneshot::channel();
         self.guard.waiters.insert(pid, tx);
-        self.guard.live += 1;
+        self.guard.spawns += 1;
         self.cvar.notify_one();
         rx
     }
@@ -69,32 +78,75 @@ impl Reaper {
     }
 }
 
+/// What the kernel says about this process's children.
+enum Peek {
+    /// This child has exited and is still a zombie.
+    Exited(i32),
+    /// There are no children at all.
+    NoChildren,
+    /// Interrupted; ask again.
+    Interrupted,
+}
+
+/// Waits until some child has exited, without collecting it.
+fn peek() -> Peek {
+    // SAFETY: a zeroed siginfo_t is a valid out-parameter.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: plain syscall with a valid out-pointer.
+    let rc = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOWAIT) };
+    if rc == 0 {
+        // SAFETY: waitid filled in a SIGCHLD siginfo, whose pid field is valid.
+        let pid = unsafe { info.si_pid() };
+        if pid > 0 {
+            return Peek::Exited(pid);
+        }
+        return Peek::Interrupted;
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::EINTR) => Peek::Interrupted,
+        _ => Peek::NoChildren,
+    }
+}
+
+/// Collects `pid` if it is still an exited child of ours (`None` if someone else did).
+fn collect(pid: i32) -> Option<WaitStatus> {
+    let mut status = 0;
+    // SAFETY: plain syscall with a valid out-pointer.
+    if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } != pid {
+        return None;
+    }
+    if libc::WIFEXITED(status) {
+        Some(WaitStatus::Exited(libc::WEXITSTATUS(status)))
+    } else if libc::WIFSIGNALED(status) {
+        Some(WaitStatus::Signaled(libc::WTERMSIG(status)))
+    } else {
+        None
+    }
+}
+
 fn reap_forever(state: &(Mutex<State>, Condvar)) {
     let (lock, cvar) = state;
+    let locked = || lock.lock().unwrap_or_else(|e| e.into_inner());
     loop {
-        let mut status = 0;
-        // SAFETY: plain syscall with a valid out-pointer.
-        let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
-        if pid < 0 {
-            // ECHILD: nothing to wait for until a spawn registers a child. Waiters whose child
-            // vanished without us reaping it are released (their receivers see an error).
-            let mut guard = lock.lock().unwrap_or_else(|e| e.into_inner());
-            guard.waiters.clear();
-            guard.live = 0;
-            let _unused = cvar.wait_while(guard, |s| s.live == 0).unwrap_or_else(|e| e.into_inner());
-            continue;
-        }
-        let outcome = if libc::WIFEXITED(status) {
-            WaitStatus::Exited(libc::WEXITSTATUS(status))
-        } else if libc::WIFSIGNALED(status) {
-            WaitStatus::Signaled(libc::WTERMSIG(status))
-        } else {
-            continue;
-        };
-        let mut guard = lock.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(tx) = guard.waiters.remove(&pid) {
-            guard.live = guard.live.saturating_sub(1);
-            let _ = tx.send(outcome);
+        let spawns_before = locked().spawns;
+        match peek() {
+            Peek::Exited(pid) => {
+                // Under the lock: a spawn that forked this pid has registered it by now.
+                let mut guard = locked();
+                if let Some(status) = collect(pid) {
+                    if let Some(tx) = guard.waiters.remove(&pid) {
+                        let _ = tx.send(status);
+                    }
+                }
+            }
+            Peek::NoChildren => {
+                // Every child registered before `spawns_before` was read was still ours to
+                // collect, so there is nothing to release; sleep until the next spawn (at once
+                // if one happened meanwhile).
+                let guard = locked();
+                let _guard = cvar.wait_while(guard, |s| s.spawns == spawns_before).unwrap_or_else(|e| e.into_inner());
+            }
+            Peek::Interrupted => {}
         }
     }
 }

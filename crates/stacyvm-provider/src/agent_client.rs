@@ -237,11 +237,14 @@ impl AgentClient {
                 Body::Stderr(data) => (StreamName::Stderr, data),
                 Body::Control(message) => match into_result(message)? {
                     Message::Exited(status) => {
+                        // An exit without its code (or a kill without its signal) is a broken
+                        // reply, never made up into a code.
+                        let broken = || ProviderError::Failed(format!("agent reported {status:?} without its status"));
                         let reason = match status.reason {
                             WireReason::TimedOut => ExitReason::TimedOut,
                             WireReason::OomKilled => ExitReason::OomKilled,
-                            WireReason::Signaled => ExitReason::Signaled(status.signal.unwrap_or(0)),
-                            WireReason::Exited => ExitReason::Exited(status.code.unwrap_or(-1)),
+                            WireReason::Signaled => ExitReason::Signaled(status.signal.ok_or_else(broken)?),
+                            WireReason::Exited => ExitReason::Exited(status.code.ok_or_else(broken)?),
                         };
                         return Ok(ExecOutcome { reason, duration: Duration::from_millis(status.duration_ms) });
                     }
