@@ -279,8 +279,7 @@ pub fn remove_leftover_cgroup_dirs(cgroups_path: &str) -> io::Result<Vec<PathBuf
         }
         let has_children =
             std::fs::read_dir(&dir)?.flatten().any(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false));
-        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-        if has_children || !procs.trim().is_empty() {
+        if has_children || !kill_until_empty(&dir, std::time::Duration::from_secs(2)) {
             continue;
         }
         match std::fs::remove_dir(&dir) {
@@ -290,6 +289,32 @@ pub fn remove_leftover_cgroup_dirs(cgroups_path: &str) -> io::Result<Vec<PathBuf
         }
     }
     Ok(removed)
+}
+
+/// SIGKILLs every process still in the cgroup `dir` and waits (up to `limit`) until the kernel
+/// has taken them all out, i.e. they have exited. True when the cgroup is empty. The container's
+/// runtime has already killed what it knew; this catches processes that were still exiting (or
+/// escaped its view), so that a destroyed sandbox never leaves a process behind.
+fn kill_until_empty(dir: &Path, limit: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        let pids: Vec<i32> = procs.split_whitespace().filter_map(|p| p.parse().ok()).filter(|p| *p > 1).collect();
+        if pids.is_empty() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            tracing::warn!(cgroup = %dir.display(), remaining = pids.len(), "processes survive SIGKILL in a destroyed sandbox's cgroup");
+            return false;
+        }
+        for pid in pids {
+            // SAFETY: plain kill(2); the pid was just read from this sandbox's own cgroup.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
+    }
 }
 
 /// How many processes the kernel OOM killer has killed in the container's memory cgroup
