@@ -329,6 +329,8 @@ pub struct RawOci {
     pub subnet: String,
     /// Mount the sandbox's `/` read-only (writable `/tmp`, `/workspace`).
     pub readonly_rootfs: bool,
+    /// Set the cgroup2 `favordynmods` flag at start (faster container starts, host-wide).
+    pub favor_dynamic_cgroups: bool,
 }
 
 impl Default for RawOci {
@@ -348,6 +350,7 @@ impl Default for RawOci {
             bridge_name: s("stacyvm0"),
             subnet: s("10.88.0.0/16"),
             readonly_rootfs: false,
+            favor_dynamic_cgroups: true,
         }
     }
 }

@@ -217,6 +217,8 @@ pub struct OciConfig {
     /// The sandbox's `/` is read-only; `/tmp` (tmpfs) and `/workspace` (a host directory) stay
     /// writable.
     pub readonly_rootfs: bool,
+    /// Set the cgroup2 `favordynmods` flag at start.
+    pub favor_dynamic_cgroups: bool,
 }
 
 /// `providers.oci.network`.

@@ -335,6 +335,7 @@ fn providers(r: &RawProviders) -> Result<ProvidersConfig> {
                 bridge_name: interface_name("providers.oci.bridge_name", &o.bridge_name)?,
                 subnet: ipv4_subnet("providers.oci.subnet", &o.subnet)?,
                 readonly_rootfs: o.readonly_rootfs,
+                favor_dynamic_cgroups: o.favor_dynamic_cgroups,
             }
         },
     })

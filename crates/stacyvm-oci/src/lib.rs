@@ -67,6 +67,7 @@
 
 pub mod cgroup;
 pub mod cgroup_sweep;
+pub mod cgroup_tuning;
 pub mod runtime;
 pub mod seccomp;
 pub mod spec;

@@ -184,6 +184,16 @@ pub fn registry(config: &Config, images: &anyhow::Result<Arc<ImageStore>>) -> an
             // crun refuses hybrid cgroup hosts while hugetlb sits on the v2 mount (idempotent fix).
             let _ = stacyvm_oci::ensure_hugetlb_v1_mount();
         }
+        if config.providers.oci.favor_dynamic_cgroups {
+            use stacyvm_oci::cgroup_tuning::{favor_dynamic_cgroups, FavorDynmods};
+            match favor_dynamic_cgroups() {
+                Ok(FavorDynmods::Set(at)) => {
+                    tracing::info!(mount = %at.display(), "set cgroup2 favordynmods for fast container starts")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not set favordynmods; container starts stay slower"),
+            }
+        }
         let images = images.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?.clone();
         let provider = OciProvider::new(oci_settings(config, images)?).context("oci provider")?;
         registry.register(Arc::new(provider));

@@ -145,6 +145,7 @@ pub const ADDITION_DEFAULTS: &[(&str, &str)] = &[
     ("providers.oci.bridge_name", r#""stacyvm0""#),
     ("providers.oci.subnet", r#""10.88.0.0/16""#),
     ("providers.oci.readonly_rootfs", "false"),
+    ("providers.oci.favor_dynamic_cgroups", "true"),
     ("retention.destroyed_sandboxes", r#""168h""#),
     ("retention.exec_logs", r#""168h""#),
 ];
