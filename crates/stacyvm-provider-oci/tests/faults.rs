@@ -60,6 +60,11 @@ async fn memory_bomb_is_oom_killed_and_reported() {
         let out = capture(&p, &h, argv(&["tail", "/dev/zero"])).await.unwrap();
         assert_eq!(out.reason, ExitReason::OomKilled, "reported as an OOM kill");
         assert_eq!(out.reason.exit_code(), 137);
+        let logs = p.logs(&h, 50).await.unwrap();
+        assert!(
+            logs.iter().any(|l| l.contains("[\"tail\", \"/dev/zero\"]") && l.contains("OomKilled")),
+            "the console log records the OOM kill: {logs:?}"
+        );
         let after = capture(&p, &h, argv(&["echo", "alive"])).await.unwrap();
         assert_eq!(after.text(stacyvm_types::exec::StreamName::Stdout), "alive\n", "the sandbox survives");
     })
