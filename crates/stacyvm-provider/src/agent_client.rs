@@ -38,7 +38,7 @@ type Routes = Arc<Mutex<HashMap<u32, mpsc::UnboundedSender<Body>>>>;
 pub const READ_WINDOW: u32 = 16;
 
 /// Size of the chunks of a streamed write.
-pub const WRITE_CHUNK: usize = 256 * 1024;
+pub const WRITE_CHUNK: usize = 128 * 1024;
 
 /// A connection to one sandbox's agent.
 #[derive(Clone)]
