@@ -76,6 +76,13 @@ impl Client {
         Ok(resp.bytes_stream().map(|chunk| chunk.map_err(ClientError::Transport)))
     }
 
+    /// `DELETE /sandboxes/{id}/files?path=…` (a file, or an empty directory).
+    pub async fn delete_file(&self, id: &str, path: &str) -> ClientResult<()> {
+        let req = self.request(Method::DELETE, &format!("/sandboxes/{id}/files")).query(&[("path", path)]);
+        Self::check(req.send().await?).await?;
+        Ok(())
+    }
+
     /// Downloads `path` into `out`; returns the number of bytes written.
     pub async fn download_to<W>(&self, id: &str, path: &str, out: &mut W) -> ClientResult<u64>
     where
