@@ -70,7 +70,7 @@
 //! |--------------------------------------------|-----------------------------------|----------------------------------------------------|
 //! | `exec` ([`ExecStart`])                     | `Stdin` frames, `stdin_close`, `signal`, `resize`, `cancel` | `Stdout`/`Stderr` frames, then `exited` ([`ExitStatus`]) last |
 //! | `file_write {path, mode, uid, gid, size}`  | `FileData` frames, then `file_end {size}`, or `cancel` | `done`                                 |
-//! | `file_read {path}`                         | `cancel`                          | `FileData` frames, then `file_end {size}`          |
+//! | `file_read {path, window}`                 | `file_ack {chunks}`, `cancel`     | `FileData` frames, then `file_end {size}`          |
 //! | `stat {path}`                              |                                   | `file_info` ([`FileEntry`])                        |
 //! | `list_dir {path}`                          |                                   | `dir_entries {entries}`                            |
 //! | `glob {pattern}`                           |                                   | `paths {paths}`                                    |
@@ -108,6 +108,11 @@
 //! agent rejects a stream of another length with `invalid_input`. The host ends the stream with
 //! `file_end {size}` (the number of bytes it sent). `cancel` on a file channel aborts the
 //! operation (a partial write is removed) and the agent answers `error {kind: "failed"}`.
+//! Flow control of reads (feature `"file_window"`): with `window: n` in `file_read`, the agent
+//! sends at most `n` `FileData` frames more than the host acknowledged with `file_ack {chunks}`
+//! (the host acknowledges frames as it consumes them), so a slow consumer never makes either side
+//! buffer the file. Without `window` the agent streams as fast as it reads. Writes need no such
+//! message: the agent stops reading the connection while its disk is behind.
 //! `mtime` is seconds since the Unix epoch; `mode` is the full `st_mode` (type and permission
 //! bits) in replies and permission bits only in requests. Names that are not valid UTF-8 are
 //! replaced lossily. A reply that would not fit in one frame ([`MAX_PAYLOAD`]) is answered with
@@ -166,5 +171,6 @@ pub use frame::{
 pub use io::{agent_handshake, client_handshake, read_frame, write_frame, write_frames};
 pub use message::{ErrorKind, ExecStart, ExitReason, ExitStatus, FileEntry, Hello, HelloAck, Message, PtySize};
 pub use version::{
-    negotiate, negotiate_between, NegotiateError, FEATURE_PTY, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, PTY_MIN_VERSION,
+    negotiate, negotiate_between, NegotiateError, FEATURE_FILE_WINDOW, FEATURE_PTY, MIN_PROTOCOL_VERSION,
+    PROTOCOL_VERSION, PTY_MIN_VERSION,
 };

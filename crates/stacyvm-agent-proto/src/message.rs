@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// A control message. Serialized as one JSON object tagged by `"type"` (snake_case variant name).
 ///
 /// Host → agent: `hello`, `exec`, `stdin_close`, `signal`, `resize`, `cancel`, `file_write`,
-/// `file_end` (end of a write stream), `file_read`, `stat`, `list_dir`, `glob`, `rename`, `chmod`,
+/// `file_end` (end of a write stream), `file_read`, `file_ack`, `stat`, `list_dir`, `glob`, `rename`, `chmod`,
 /// `remove`, `ping`. Agent → host: `hello_ack`, `exited`, `file_info`, `dir_entries`, `paths`,
 /// `file_end` (end of a read stream), `done`, `pong`, `error`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,7 +44,16 @@ pub enum Message {
         size: Option<u64>,
     },
     /// Stream `path` back as `FileData` frames followed by [`Message::FileEnd`].
-    FileRead { path: String },
+    FileRead {
+        path: String,
+        /// Flow control (agents with [`crate::FEATURE_FILE_WINDOW`]): the agent sends at most
+        /// this many `FileData` frames ahead of the host's [`Message::FileAck`]s. `None`: no limit.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        window: Option<u32>,
+    },
+    /// Host → agent, on a `file_read` channel opened with a `window`: the host consumed `chunks`
+    /// more `FileData` frames, so the agent may send that many more. No reply.
+    FileAck { chunks: u32 },
     /// Answer with [`Message::FileInfo`].
     Stat { path: String },
     /// Answer with [`Message::DirEntries`].
@@ -96,6 +105,7 @@ impl Message {
             Message::Cancel => "cancel",
             Message::FileWrite { .. } => "file_write",
             Message::FileRead { .. } => "file_read",
+            Message::FileAck { .. } => "file_ack",
             Message::Stat { .. } => "stat",
             Message::ListDir { .. } => "list_dir",
             Message::Glob { .. } => "glob",

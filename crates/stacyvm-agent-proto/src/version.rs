@@ -19,6 +19,10 @@ pub const PTY_MIN_VERSION: u32 = 2;
 /// `HelloAck::features` entry of agents that implement exec with a PTY.
 pub const FEATURE_PTY: &str = "pty";
 
+/// `HelloAck::features` entry of agents that honour `file_read {window}` and `file_ack` (flow
+/// control of file reads; a host must not send `file_ack` to an agent without it).
+pub const FEATURE_FILE_WINDOW: &str = "file_window";
+
 /// Why [`negotiate`] found no version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum NegotiateError {

@@ -70,6 +70,7 @@ fn samples_cover_every_message_variant_and_type_names_match_the_wire() {
         "cancel",
         "file_write",
         "file_read",
+        "file_ack",
         "stat",
         "list_dir",
         "glob",
@@ -230,4 +231,17 @@ fn encoding_an_oversize_frame_fails_and_leaves_the_buffer_untouched() {
     assert!(matches!(err, ProtoError::FrameTooLarge { .. }), "{err}");
     assert_eq!(&buf[..], b"prefix");
     assert!(huge_control.to_bytes().is_err());
+}
+
+#[test]
+fn file_read_window_is_optional_on_the_wire() {
+    // Hosts that do not use flow control send exactly what version 1 and 2 hosts always sent.
+    let plain = Frame::control(3, Message::FileRead { path: "/a".into(), window: None }).to_bytes().unwrap();
+    assert!(!String::from_utf8_lossy(&plain).contains("window"));
+    let json = br#"{"type":"file_read","path":"/a"}"#;
+    let parsed: Message = serde_json::from_slice(json).unwrap();
+    assert_eq!(parsed, Message::FileRead { path: "/a".into(), window: None });
+    let json = br#"{"type":"file_ack","chunks":4}"#;
+    assert_eq!(serde_json::from_slice::<Message>(json).unwrap(), Message::FileAck { chunks: 4 });
+    assert!(!Message::FileAck { chunks: 1 }.ends_request());
 }

@@ -1,11 +1,12 @@
 //! File requests, resolved inside the sandbox root (`openat2` with `RESOLVE_IN_ROOT`).
 
 use std::io::Read;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use stacyvm_agent_proto::{DataKind, ErrorKind, FileEntry, Frame, Message, MAX_CHUNK};
 use stacyvm_fs::{FsError, HostRoot, ResolveMode, SandboxPath};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
 use crate::session::{Context, Input, Out};
 
@@ -111,8 +112,41 @@ pub async fn write(ctx: &Context, channel: u32, req: WriteRequest, mut input: mp
     let _ = out.send(Frame::control(channel, reply.unwrap_or_else(error))).await;
 }
 
-/// Streams a file as `FileData` chunks, then `FileEnd`.
-pub async fn read(ctx: &Context, channel: u32, path: String, mut input: mpsc::Receiver<Input>, out: Out) {
+/// Waits for the host's credit to send one more chunk; `false` when the read was cancelled.
+async fn take_credit(credit: Option<&Semaphore>, input: &mut mpsc::Receiver<Input>) -> bool {
+    if matches!(input.try_recv(), Ok(Input::Cancel)) {
+        return false;
+    }
+    let Some(credit) = credit else { return true };
+    loop {
+        tokio::select! {
+            permit = credit.acquire() => {
+                return match permit {
+                    Ok(permit) => {
+                        permit.forget();
+                        true
+                    }
+                    Err(_) => false,
+                };
+            }
+            next = input.recv() => match next {
+                Some(Input::Cancel) | None => return false,
+                Some(_) => {}
+            },
+        }
+    }
+}
+
+/// Streams a file as `FileData` chunks, then `FileEnd`; with `credit`, never more chunks than
+/// the host acknowledged (`file_read {window}` and `file_ack`).
+pub async fn read(
+    ctx: &Context,
+    channel: u32,
+    path: String,
+    credit: Option<Arc<Semaphore>>,
+    mut input: mpsc::Receiver<Input>,
+    out: Out,
+) {
     let opened = match root(ctx, (ctx.opts.uid, ctx.opts.gid)) {
         Ok(root) => blocking(move || root.open_read(&SandboxPath::parse(&path)?)).await,
         Err(e) => Err(e),
@@ -126,7 +160,7 @@ pub async fn read(ctx: &Context, channel: u32, path: String, mut input: mpsc::Re
     };
     let mut sent = 0u64;
     loop {
-        if matches!(input.try_recv(), Ok(Input::Cancel)) {
+        if !take_credit(credit.as_deref(), &mut input).await {
             let _ = out.send(Frame::control(channel, Message::error(ErrorKind::Failed, "read cancelled"))).await;
             return;
         }

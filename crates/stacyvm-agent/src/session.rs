@@ -2,17 +2,19 @@
 //!
 //! The read loop dispatches each frame; requests run as tasks that send their frames through
 //! one writer task. Input for a running request (stdin, file chunks, signals) is forwarded to
-//! that request's task. A channel is busy while its task runs.
+//! that request's task. A channel is busy while its task runs. Flow-control credit of file
+//! reads (`file_ack`) goes to the read's semaphore instead.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use stacyvm_agent_proto::{
-    agent_handshake, read_frame, write_frames, Body, ErrorKind, Frame, Message, PtySize, FEATURE_PTY,
+    agent_handshake, read_frame, write_frames, Body, ErrorKind, Frame, Message, PtySize, FEATURE_FILE_WINDOW,
+    FEATURE_PTY,
 };
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
 use crate::reaper::Reaper;
 use crate::{exec, files, Options};
@@ -59,7 +61,7 @@ pub async fn listen(opts: Options, reaper: Reaper) -> std::io::Result<()> {
 }
 
 async fn serve(mut stream: UnixStream, ctx: Arc<Context>) {
-    let features = ["exec", "files", "stdin", FEATURE_PTY].map(String::from);
+    let features = ["exec", "files", "stdin", FEATURE_PTY, FEATURE_FILE_WINDOW].map(String::from);
     if agent_handshake(&mut stream, env!("CARGO_PKG_VERSION"), &features).await.is_err() {
         return;
     }
@@ -67,9 +69,16 @@ async fn serve(mut stream: UnixStream, ctx: Arc<Context>) {
     let (out, out_rx) = mpsc::channel::<Frame>(256);
     tokio::spawn(write_frames(out_rx, writer));
     let mut inputs: HashMap<u32, mpsc::Sender<Input>> = HashMap::new();
+    let mut credits: HashMap<u32, Arc<Semaphore>> = HashMap::new();
     while let Ok(Some(frame)) = read_frame(&mut reader).await {
         let channel = frame.channel;
         let forward = match frame.body {
+            Body::Control(Message::FileAck { chunks }) => {
+                if let Some(credit) = credits.get(&channel) {
+                    credit.add_permits((chunks as usize).min(Semaphore::MAX_PERMITS - credit.available_permits()));
+                }
+                None
+            }
             Body::Stdin(data) | Body::FileData(data) => Some(Input::Data(data)),
             Body::Control(Message::StdinClose) | Body::Control(Message::FileEnd { .. }) => Some(Input::End),
             Body::Control(Message::Signal { signal }) => Some(Input::Signal(signal)),
@@ -82,7 +91,17 @@ async fn serve(mut stream: UnixStream, ctx: Arc<Context>) {
                     continue;
                 }
                 let (tx, rx) = mpsc::channel(64);
-                if start(&ctx, channel, message, rx, out.clone()) {
+                // Forget the credit of reads that ended (their task held the other reference).
+                credits.retain(|_, credit| Arc::strong_count(credit) > 1);
+                let credit = match &message {
+                    Message::FileRead { window: Some(window), .. } => {
+                        let credit = Arc::new(Semaphore::new((*window as usize).clamp(1, 1 << 16)));
+                        credits.insert(channel, Arc::clone(&credit));
+                        Some(credit)
+                    }
+                    _ => None,
+                };
+                if start(&ctx, channel, message, Start { input: rx, credit, out: out.clone() }) {
                     inputs.insert(channel, tx);
                 }
                 None
@@ -100,8 +119,17 @@ async fn serve(mut stream: UnixStream, ctx: Arc<Context>) {
     // The host went away: dropping every input and the writer stops running requests.
 }
 
+/// What a new request task gets besides its message.
+struct Start {
+    input: mpsc::Receiver<Input>,
+    /// Flow-control credit of a windowed `file_read`.
+    credit: Option<Arc<Semaphore>>,
+    out: Out,
+}
+
 /// Starts a request task; returns whether it takes input.
-fn start(ctx: &Arc<Context>, channel: u32, message: Message, input: mpsc::Receiver<Input>, out: Out) -> bool {
+fn start(ctx: &Arc<Context>, channel: u32, message: Message, start: Start) -> bool {
+    let Start { input, credit, out } = start;
     let ctx = Arc::clone(ctx);
     match message {
         Message::Exec(spec) => {
@@ -113,8 +141,8 @@ fn start(ctx: &Arc<Context>, channel: u32, message: Message, input: mpsc::Receiv
             tokio::spawn(async move { files::write(&ctx, channel, req, input, out).await });
             true
         }
-        Message::FileRead { path } => {
-            tokio::spawn(async move { files::read(&ctx, channel, path, input, out).await });
+        Message::FileRead { path, .. } => {
+            tokio::spawn(async move { files::read(&ctx, channel, path, credit, input, out).await });
             true
         }
         Message::Ping => {

@@ -5,6 +5,7 @@
 //! a throwaway server on the mock provider and runs this against it.
 
 mod density;
+mod files;
 mod http;
 mod peers;
 mod report;
@@ -75,6 +76,15 @@ struct Args {
     /// Skip the docker peers.
     #[arg(long)]
     no_docker: bool,
+    /// Timed 64 MiB file write+read round trips (StacyVM and every file peer).
+    #[arg(long, default_value_t = 5)]
+    file_iterations: usize,
+    /// Untimed file round trips before each file measurement.
+    #[arg(long, default_value_t = 1)]
+    file_warmup: usize,
+    /// Skip the file write+read measurements.
+    #[arg(long)]
+    no_files: bool,
     /// Print JSON instead of markdown.
     #[arg(long)]
     json: bool,
@@ -122,8 +132,11 @@ fn main() -> Result<()> {
     rows.push(Row::measured("spawn", "  of which POST /sandboxes", Kind::Stacyvm, spawn));
     rows.push(Row::measured("destroy", "  of which DELETE /sandboxes/{id}", Kind::Stacyvm, destroy));
 
+    let data = if args.no_files { bytes::Bytes::new() } else { files::random_data(files::FILE_SIZE) };
+    let file_job = peers::FileJob { data: &data, warmup: args.file_warmup, n: args.file_iterations.max(1) };
     let sandbox = rt.block_on(client.spawn(&SpawnRequest::default())).context("spawn the benchmark sandbox")?;
-    let result = measure_with_sandbox(&rt, &client, &args, api_key.as_deref(), &sandbox.id, &mut rows);
+    let result = measure_files(&rt, &args, api_key.clone(), &sandbox.id, &file_job, &mut rows)
+        .and_then(|()| measure_with_sandbox(&rt, &client, &args, api_key.as_deref(), &sandbox.id, &mut rows));
     let cleanup = rt.block_on(client.destroy(&sandbox.id));
     result?;
     cleanup.with_context(|| format!("destroy {}", sandbox.id))?;
@@ -131,23 +144,43 @@ fn main() -> Result<()> {
     progress("peers: fork+exec, sh -c");
     rows.push(peer_row("fork_exec", "fork+exec /bin/true (std::process::Command)", peers::fork_exec_true(w, n)));
     rows.push(peer_row("sh_c", "sh -c true (std::process::Command)", peers::sh_c_true(w, n)));
+    const HOST_FILE: &str = "host fs write+read 64 MiB (std::fs, no fsync)";
+    const CRUN_FILE: &str = "crun exec sh -c 'cat > f' / cat f, 64 MiB (bind-mounted host dir)";
+    const DOCKER_FILE: &str = "docker cp in and out, 64 MiB";
+    if args.no_files {
+        rows.push(Row::skipped("file_host", HOST_FILE, Kind::Peer, "--no-files"));
+    } else {
+        progress("peers: host fs 64 MiB write+read");
+        let host = peers::TempDir::new("stacyvm-bench-fs-")
+            .and_then(|tmp| files::host_fs(&tmp.0, &data, file_job.warmup, file_job.n));
+        rows.push(peer_row("file_host", HOST_FILE, host).with_bytes(files::ROUND_TRIP_BYTES));
+    }
 
     if args.no_crun {
         rows.push(Row::skipped("crun_run", "crun run /bin/true (busybox bundle)", Kind::Peer, "--no-crun"));
         rows.push(Row::skipped("crun_exec", "crun exec /bin/true", Kind::Peer, "--no-crun"));
+        rows.push(Row::skipped("file_crun", CRUN_FILE, Kind::Peer, "--no-crun"));
     } else {
         progress("peers: crun");
         let cw = (args.crun_iterations / 10).max(1);
-        match peers::crun(cw, args.crun_iterations.max(1)) {
+        match peers::crun(cw, args.crun_iterations.max(1), &file_job) {
             Ok(f) => {
                 rows.push(
                     fig_row("crun_run", "crun run /bin/true (busybox bundle)", f.run).with_note(f.version.clone()),
                 );
-                rows.push(fig_row("crun_exec", "crun exec /bin/true (running container)", f.exec).with_note(f.version));
+                rows.push(
+                    fig_row("crun_exec", "crun exec /bin/true (running container)", f.exec)
+                        .with_note(f.version.clone()),
+                );
+                let file = if args.no_files { Err("--no-files".to_string()) } else { f.file };
+                rows.push(
+                    fig_row("file_crun", CRUN_FILE, file).with_note(f.version).with_bytes(files::ROUND_TRIP_BYTES),
+                );
             }
             Err(why) => {
                 rows.push(Row::skipped("crun_run", "crun run /bin/true (busybox bundle)", Kind::Peer, why.clone()));
-                rows.push(Row::skipped("crun_exec", "crun exec /bin/true", Kind::Peer, why));
+                rows.push(Row::skipped("crun_exec", "crun exec /bin/true", Kind::Peer, why.clone()));
+                rows.push(Row::skipped("file_crun", CRUN_FILE, Kind::Peer, why));
             }
         }
     }
@@ -155,19 +188,23 @@ fn main() -> Result<()> {
     if args.no_docker {
         rows.push(Row::skipped("docker_run", "docker run --rm", Kind::Peer, "--no-docker"));
         rows.push(Row::skipped("docker_exec", "docker exec", Kind::Peer, "--no-docker"));
+        rows.push(Row::skipped("file_docker", DOCKER_FILE, Kind::Peer, "--no-docker"));
     } else {
         progress("peers: docker");
         let image = &args.docker_image;
         let dw = (args.docker_iterations / 5).max(1);
-        match peers::docker(image, dw, args.docker_iterations.max(1)) {
+        match peers::docker(image, dw, args.docker_iterations.max(1), &file_job) {
             Ok(f) => {
                 let v = format!("docker {}", f.version);
                 rows.push(fig_row("docker_run", format!("docker run --rm {image} true"), f.run).with_note(v.clone()));
-                rows.push(fig_row("docker_exec", format!("docker exec ({image}) true"), f.exec).with_note(v));
+                rows.push(fig_row("docker_exec", format!("docker exec ({image}) true"), f.exec).with_note(v.clone()));
+                let file = if args.no_files { Err("--no-files".to_string()) } else { f.file };
+                rows.push(fig_row("file_docker", DOCKER_FILE, file).with_note(v).with_bytes(files::ROUND_TRIP_BYTES));
             }
             Err(why) => {
                 rows.push(Row::skipped("docker_run", "docker run --rm", Kind::Peer, why.clone()));
-                rows.push(Row::skipped("docker_exec", "docker exec", Kind::Peer, why));
+                rows.push(Row::skipped("docker_exec", "docker exec", Kind::Peer, why.clone()));
+                rows.push(Row::skipped("file_docker", DOCKER_FILE, Kind::Peer, why));
             }
         }
     }
@@ -201,6 +238,29 @@ fn main() -> Result<()> {
             print!("{}", density::markdown(ours, peer, args.density_target_kib));
         }
     }
+    Ok(())
+}
+
+/// The StacyVM file round trip: `PUT /files` raw then `GET /files` of 64 MiB, verified.
+fn measure_files(
+    rt: &tokio::runtime::Runtime,
+    args: &Args,
+    api_key: Option<String>,
+    id: &str,
+    job: &peers::FileJob<'_>,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
+    const NAME: &str = "StacyVM file write+read 64 MiB (PUT raw, GET)";
+    if args.no_files {
+        rows.push(Row::skipped("file_rw", NAME, Kind::Stacyvm, "--no-files"));
+        return Ok(());
+    }
+    progress("file write+read 64 MiB");
+    // A transfer is one request: the default 30 s timeout is too short for slow disks.
+    let client = Client::with_timeout(&args.url, api_key, Duration::from_secs(600))?;
+    let data = bytes::Bytes::copy_from_slice(job.data);
+    let s = rt.block_on(files::stacyvm(&client, id, &data, job.warmup, job.n))?;
+    rows.push(Row::measured("file_rw", NAME, Kind::Stacyvm, s).with_bytes(files::ROUND_TRIP_BYTES));
     Ok(())
 }
 

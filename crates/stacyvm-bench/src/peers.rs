@@ -8,7 +8,18 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 
+use crate::files;
 use crate::stats::Summary;
+
+/// The file round trip each peer runs next to its other measurements (see [`crate::files`]).
+pub struct FileJob<'a> {
+    /// Content to write and read back.
+    pub data: &'a [u8],
+    /// Untimed round trips.
+    pub warmup: usize,
+    /// Timed round trips.
+    pub n: usize,
+}
 
 /// Runs `make()` `warmup + n` times, timing each run; every run must succeed.
 fn time_command(warmup: usize, n: usize, mut make: impl FnMut(usize) -> Command) -> Result<Summary> {
@@ -73,10 +84,11 @@ fn run_with_limit(cmd: &mut Command, limit: Duration) -> Result<Output> {
 }
 
 /// A temporary directory removed on drop.
-struct TempDir(PathBuf);
+pub struct TempDir(pub PathBuf);
 
 impl TempDir {
-    fn new(prefix: &str) -> Result<TempDir> {
+    /// Creates a fresh directory under the system temporary directory.
+    pub fn new(prefix: &str) -> Result<TempDir> {
         let base = std::env::temp_dir();
         for attempt in 0..100u32 {
             let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.subsec_nanos();
@@ -103,12 +115,16 @@ pub struct CrunFigures {
     pub run: Result<Summary, String>,
     /// `crun exec <id> /bin/true` in a running container.
     pub exec: Result<Summary, String>,
+    /// `crun exec <id> sh -c 'cat > f'` then `crun exec <id> cat f` (a bind-mounted host
+    /// directory, as StacyVM's `/workspace`).
+    pub file: Result<Summary, String>,
     /// crun version line.
     pub version: String,
 }
 
-/// Measures `crun run` and `crun exec` on a busybox bundle built in a temp dir.
-pub fn crun(warmup: usize, n: usize) -> Result<CrunFigures, String> {
+/// Measures `crun run`, `crun exec` and the file round trip on a busybox bundle built in a temp
+/// dir.
+pub fn crun(warmup: usize, n: usize, file: &FileJob<'_>) -> Result<CrunFigures, String> {
     let crun = which("crun").ok_or("crun not on PATH (apt-get install -y crun)")?;
     let busybox = ["/bin/busybox", "/usr/bin/busybox"]
         .iter()
@@ -162,9 +178,20 @@ pub fn crun(warmup: usize, n: usize) -> Result<CrunFigures, String> {
             c
         })
     })();
+    let file = if exec.is_ok() {
+        let command = |script: &str| {
+            let mut c = Command::new(&crun);
+            c.args(["exec", &id, "/bin/sh", "-c", script]);
+            c
+        };
+        files::piped(file.data, file.warmup, file.n, || command("cat > /data/f"), || command("cat /data/f"))
+            .map_err(|e| format!("{e:#}"))
+    } else {
+        Err("the running container did not start".to_string())
+    };
     let _ = Command::new(&crun).args(["delete", "-f", &id]).output();
     let exec = exec.map_err(|e| format!("{e:#}"));
-    Ok(CrunFigures { run, exec, version })
+    Ok(CrunFigures { run, exec, file, version })
 }
 
 pub(crate) struct Bundles {
@@ -173,14 +200,14 @@ pub(crate) struct Bundles {
 }
 
 /// rootfs with a static busybox, and two bundles sharing it: one running `/bin/true`, one
-/// sleeping (for exec).
+/// sleeping (for exec) with a host directory bind-mounted read-write at `/data`.
 pub(crate) fn build_bundles(crun: &Path, busybox: &Path, dir: &Path) -> Result<Bundles> {
     let rootfs = dir.join("rootfs");
-    for sub in ["bin", "proc", "dev", "sys", "tmp", "etc"] {
+    for sub in ["bin", "proc", "dev", "sys", "tmp", "etc", "data"] {
         std::fs::create_dir_all(rootfs.join(sub))?;
     }
     std::fs::copy(busybox, rootfs.join("bin/busybox")).context("copy busybox")?;
-    for applet in ["true", "sh", "sleep"] {
+    for applet in ["true", "sh", "sleep", "cat"] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet))?;
     }
     let spec_dir = dir.join("spec");
@@ -193,8 +220,20 @@ pub(crate) fn build_bundles(crun: &Path, busybox: &Path, dir: &Path) -> Result<B
     if !base["process"].is_object() || !base["root"].is_object() {
         return Err(anyhow!("crun spec produced no process/root section"));
     }
+    let data = dir.join("data");
+    std::fs::create_dir(&data)?;
     let make = |name: &str, args: &[&str]| -> Result<PathBuf> {
         let mut cfg = base.clone();
+        if name == "exec" {
+            let mount = serde_json::json!({
+                "destination": "/data", "type": "bind", "source": data.display().to_string(),
+                "options": ["rbind", "rw"],
+            });
+            match cfg["mounts"].as_array_mut() {
+                Some(mounts) => mounts.push(mount),
+                None => cfg["mounts"] = Value::from(vec![mount]),
+            }
+        }
         cfg["process"]["args"] = Value::from(args.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         cfg["process"]["terminal"] = Value::Bool(false);
         cfg["root"]["path"] = Value::from(rootfs.display().to_string());
@@ -213,12 +252,15 @@ pub struct DockerFigures {
     pub run: Result<Summary, String>,
     /// `docker exec <id> true`.
     pub exec: Result<Summary, String>,
+    /// `docker cp` into and out of a running container.
+    pub file: Result<Summary, String>,
     /// Server version.
     pub version: String,
 }
 
-/// Measures `docker run --rm` and `docker exec` if a daemon answers and `image` is local.
-pub fn docker(image: &str, warmup: usize, n: usize) -> Result<DockerFigures, String> {
+/// Measures `docker run --rm`, `docker exec` and `docker cp` round trips if a daemon answers and
+/// `image` is local.
+pub fn docker(image: &str, warmup: usize, n: usize, file: &FileJob<'_>) -> Result<DockerFigures, String> {
     // HOST-NOTES: /usr/local/bin/docker may be newer than the daemon; prefer the distro client.
     let docker = [PathBuf::from("/usr/bin/docker")]
         .into_iter()
@@ -246,7 +288,7 @@ pub fn docker(image: &str, warmup: usize, n: usize) -> Result<DockerFigures, Str
         c
     })
     .map_err(|e| format!("{e:#}"));
-    let exec = (|| -> Result<Summary> {
+    let exec = (|| -> Result<(Summary, Result<Summary, String>)> {
         let out = Command::new(&docker)
             .args(["run", "-d", "--network", "none", image, "sleep", "3600"])
             .stdin(Stdio::null())
@@ -260,11 +302,18 @@ pub fn docker(image: &str, warmup: usize, n: usize) -> Result<DockerFigures, Str
             c.args(["exec", &id, "true"]);
             c
         });
+        let cp = TempDir::new("stacyvm-bench-docker-")
+            .and_then(|tmp| files::docker_cp(&docker, &id, &tmp.0, file.data, file.warmup, file.n))
+            .map_err(|e| format!("{e:#}"));
         let _ = Command::new(&docker).args(["rm", "-f", &id]).output();
-        res
+        res.map(|s| (s, cp))
     })()
     .map_err(|e| format!("{e:#}"));
-    Ok(DockerFigures { run, exec, version })
+    let (exec, file) = match exec {
+        Ok((s, cp)) => (Ok(s), cp),
+        Err(e) => (Err(e.clone()), Err(e)),
+    };
+    Ok(DockerFigures { run, exec, file, version })
 }
 
 /// What wrk reported.

@@ -32,6 +32,8 @@ enum Metric {
     P50,
     /// Throughput; ratio = StacyVM / peer (< 1 = StacyVM slower).
     Rate,
+    /// Bandwidth in MB/s of rows moving the same bytes; ratio = StacyVM / peer.
+    Bandwidth,
 }
 
 /// (label, StacyVM row, peer row, metric).
@@ -44,6 +46,9 @@ const COMPARISONS: &[(&str, &str, &str, Metric)] = &[
     ("exec shell p50", "exec_shell", "sh_c", Metric::P50),
     ("exec shell p50", "exec_shell", "crun_exec", Metric::P50),
     ("GET /sandboxes/{id}", "get", "health", Metric::Rate),
+    ("file write+read 64 MiB", "file_rw", "file_host", Metric::Bandwidth),
+    ("file write+read 64 MiB", "file_rw", "file_crun", Metric::Bandwidth),
+    ("file write+read 64 MiB", "file_rw", "file_docker", Metric::Bandwidth),
 ];
 
 /// A target from the brief.
@@ -112,6 +117,18 @@ fn comparisons(rows: &[Row]) -> Vec<Comparison> {
                         fmt_rate(a.ops_per_sec),
                         p.name,
                         fmt_rate(b.ops_per_sec),
+                        fmt_ratio(r)
+                    );
+                    (Some(r), text)
+                }
+                Metric::Bandwidth => {
+                    let (x, y) = (s.mb_per_sec().unwrap_or(0.0), p.mb_per_sec().unwrap_or(0.0));
+                    let r = x / y.max(1e-9);
+                    let text = format!(
+                        "{label} {x:.0} MB/s (p50 {}) vs {} {y:.0} MB/s (p50 {}) = {} the throughput",
+                        fmt_dur(a.p50),
+                        p.name,
+                        fmt_dur(b.p50),
                         fmt_ratio(r)
                     );
                     (Some(r), text)
@@ -249,7 +266,12 @@ pub fn markdown(ctx: &Context, rows: &[Row]) -> String {
                 Kind::Peer => format!("peer: {}", r.name),
             };
             let name = name.replace('|', "\\|");
-            let note = r.note.replace('|', "\\|");
+            let note = match r.mb_per_sec() {
+                Some(mbps) if r.note.is_empty() => format!("{mbps:.0} MB/s"),
+                Some(mbps) => format!("{mbps:.0} MB/s; {}", r.note),
+                None => r.note.clone(),
+            };
+            let note = note.replace('|', "\\|");
             match &r.result {
                 Ok(s) => {
                     let _ = writeln!(
@@ -364,6 +386,15 @@ mod tests {
             &rows,
         );
         assert!(md.contains("| peer: crun exec | — |"));
+        let files = vec![
+            Row::measured("file_rw", "file", Kind::Stacyvm, summary(500_000, 2.0)).with_bytes(64 << 20),
+            Row::measured("file_host", "host fs", Kind::Peer, summary(100_000, 8.0)).with_bytes(64 << 20),
+        ];
+        let cs = comparisons(&files);
+        assert_eq!(
+            cs[0].text,
+            "file write+read 64 MiB 134 MB/s (p50 500.0 ms) vs host fs 537 MB/s (p50 100.0 ms) = 0.25x the throughput"
+        );
     }
 
     #[test]

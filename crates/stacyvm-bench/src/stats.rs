@@ -90,23 +90,37 @@ pub struct Row {
     pub result: Result<Summary, String>,
     /// Free-form remark (errors seen, tool used, ...).
     pub note: String,
+    /// Bytes moved by one operation, for rows whose throughput is a bandwidth (MB/s).
+    pub bytes_per_op: Option<u64>,
 }
 
 impl Row {
     /// A measured row.
     pub fn measured(key: &'static str, name: impl Into<String>, kind: Kind, summary: Summary) -> Row {
-        Row { key, name: name.into(), kind, result: Ok(summary), note: String::new() }
+        Row { key, name: name.into(), kind, result: Ok(summary), note: String::new(), bytes_per_op: None }
     }
 
     /// A skipped row.
     pub fn skipped(key: &'static str, name: impl Into<String>, kind: Kind, why: impl Into<String>) -> Row {
-        Row { key, name: name.into(), kind, result: Err(why.into()), note: String::new() }
+        Row { key, name: name.into(), kind, result: Err(why.into()), note: String::new(), bytes_per_op: None }
     }
 
     /// Adds a remark.
     pub fn with_note(mut self, note: impl Into<String>) -> Row {
         self.note = note.into();
         self
+    }
+
+    /// Marks the row as moving `bytes` per operation (reported in MB/s too).
+    pub fn with_bytes(mut self, bytes: u64) -> Row {
+        self.bytes_per_op = Some(bytes);
+        self
+    }
+
+    /// Throughput in MB/s (10^6 bytes), for rows that move bytes.
+    pub fn mb_per_sec(&self) -> Option<f64> {
+        let s = self.result.as_ref().ok()?;
+        Some(s.ops_per_sec * self.bytes_per_op? as f64 / 1e6)
     }
 
     /// JSON form.
@@ -123,6 +137,8 @@ impl Row {
                 "p99_ms": ms(s.p99),
                 "mean_ms": ms(s.mean),
                 "ops_per_sec": (s.ops_per_sec * 10.0).round() / 10.0,
+                "mb_per_sec": self.mb_per_sec().map(|r| (r * 10.0).round() / 10.0),
+                "bytes_per_op": self.bytes_per_op,
                 "note": self.note,
             }),
             Err(why) => json!({

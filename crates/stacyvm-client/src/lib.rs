@@ -1,5 +1,6 @@
 //! A Rust client for the StacyVM REST API (used by the CLI, tests and benchmarks).
 
+mod files;
 mod images;
 
 use std::time::Duration;

@@ -20,7 +20,7 @@
 //! CLI's variable, not a key.
 //!
 //! Project additions to the reference key tree: `server.max_request_body_bytes`,
-//! `defaults.max_exec_output_bytes`, `defaults.reaper_interval`, `providers.mock.root_dir`,
+//! `server.max_upload_bytes`, `defaults.max_exec_output_bytes`, `defaults.reaper_interval`, `providers.mock.root_dir`,
 //! `providers.oci.*`, `retention.*`, `auth.allow_unauthenticated`, `auth.tenant_api_keys`.
 //! Stricter than the reference: `worker.heartbeat_interval`, `rate_limit.cleanup_interval` and
 //! `defaults.reaper_interval` must be > 0 (a zero ticker would spin or panic), `server.port` must

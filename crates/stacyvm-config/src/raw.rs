@@ -56,6 +56,8 @@ pub struct RawServer {
     pub cors_allowed_origins: Vec<String>,
     /// (addition) Largest accepted request body.
     pub max_request_body_bytes: i64,
+    /// (addition) Largest raw (streamed) upload, `PUT /sandboxes/{id}/files`.
+    pub max_upload_bytes: i64,
 }
 
 impl Default for RawServer {
@@ -66,6 +68,7 @@ impl Default for RawServer {
             preview_domain: s("localhost"),
             cors_allowed_origins: list(&["*"]),
             max_request_body_bytes: 16 * 1024 * 1024,
+            max_upload_bytes: 10 * 1024 * 1024 * 1024,
         }
     }
 }

@@ -52,6 +52,8 @@ pub struct ServerConfig {
     pub cors_allowed_origins: Vec<String>,
     /// (addition)
     pub max_request_body_bytes: u64,
+    /// (addition) Largest raw upload.
+    pub max_upload_bytes: u64,
 }
 
 /// `worker.*`

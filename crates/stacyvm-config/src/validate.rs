@@ -190,6 +190,7 @@ fn server(r: &RawServer) -> Result<ServerConfig> {
         preview_domain: r.preview_domain.clone(),
         cors_allowed_origins: r.cors_allowed_origins.clone(),
         max_request_body_bytes: positive("server.max_request_body_bytes", r.max_request_body_bytes)?,
+        max_upload_bytes: positive("server.max_upload_bytes", r.max_upload_bytes)?,
     })
 }
 

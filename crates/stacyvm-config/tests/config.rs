@@ -55,7 +55,7 @@ fn every_key_default_matches_the_spec() {
     }
     let extra: Vec<&&str> = actual.keys().filter(|k| !expected.contains_key(*k)).collect();
     assert!(extra.is_empty(), "keys not in the spec or the additions: {extra:?}");
-    assert_eq!(reference.len(), 141);
+    assert_eq!(reference.len(), 142);
 }
 
 #[test]
@@ -66,6 +66,7 @@ fn typed_defaults() {
     assert_eq!(c.server.preview_domain, "localhost");
     assert_eq!(c.server.cors_allowed_origins, ["*"]);
     assert_eq!(c.server.max_request_body_bytes, 16 * 1024 * 1024);
+    assert_eq!(c.server.max_upload_bytes, 10 * 1024 * 1024 * 1024);
 
     assert_eq!(c.worker.id, "");
     assert_eq!(c.worker.control_plane_url, "http://localhost:7423");
@@ -183,7 +184,7 @@ fn env_names_follow_the_mapping_rule() {
     ] {
         assert_eq!(names.get(key).map(String::as_str), Some(var), "{key}");
     }
-    assert_eq!(names.len(), 141);
+    assert_eq!(names.len(), 142);
     assert!(!names.values().any(|v| v == "STACYVM_API_KEY"));
 }
 
@@ -514,6 +515,7 @@ fn sizes_must_be_positive() {
         "pool.memory_mb",
         "pool.vcpus",
         "server.max_request_body_bytes",
+        "server.max_upload_bytes",
         "defaults.max_exec_output_bytes",
     ] {
         expect_invalid(from_env(&[(&var(key), "0")]), key);

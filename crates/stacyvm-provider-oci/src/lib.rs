@@ -39,8 +39,8 @@ use stacyvm_image::{ImageError, ImageStore};
 use stacyvm_oci::{BindMount, BundleSpec, ContainerIo, NetworkSpec, OciRuntime, ProcessSpec, RuntimeKind, Status};
 use stacyvm_provider::agent_client::AgentClient;
 use stacyvm_provider::{
-    Capabilities, ExecInput, ExecOutcome, ExecSpec, FileEntry, FileReader, OutputChunk, Provider, ProviderError,
-    ProviderResult, RuntimeHandle, RuntimeState, SandboxPath, SandboxSpec,
+    ByteSource, Capabilities, ExecInput, ExecOutcome, ExecSpec, FileEntry, FileReader, OutputChunk, Provider,
+    ProviderError, ProviderResult, RuntimeHandle, RuntimeState, SandboxPath, SandboxSpec,
 };
 use tokio::sync::mpsc;
 
@@ -431,6 +431,17 @@ impl Provider for OciProvider {
     async fn write_file(&self, h: &RuntimeHandle, p: &SandboxPath, c: Bytes, mode: u32) -> ProviderResult<()> {
         let (uid, gid) = SANDBOX_USER;
         self.agent(h).await?.write_file(&p.to_string(), c, mode, uid, gid).await
+    }
+
+    async fn write_file_stream(
+        &self,
+        h: &RuntimeHandle,
+        p: &SandboxPath,
+        source: ByteSource,
+        mode: u32,
+    ) -> ProviderResult<u64> {
+        let (uid, gid) = SANDBOX_USER;
+        self.agent(h).await?.write_file_stream(&p.to_string(), source, mode, uid, gid).await
     }
 
     async fn read_file(&self, h: &RuntimeHandle, p: &SandboxPath) -> ProviderResult<FileReader> {

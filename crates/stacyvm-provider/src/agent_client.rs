@@ -3,6 +3,12 @@
 //! A reader task routes incoming frames to the request waiting on their channel; requests send
 //! through a writer task. Dropping a request's future sends `cancel` for its channel, which
 //! kills the process (exec) or discards the partial file (write) inside the sandbox.
+//!
+//! File transfers are streamed with bounded memory: a streamed write reads its source one chunk
+//! at a time and waits for room in the connection's send queue (the agent stops reading the
+//! socket while its disk is behind); a read opens a flow-control window
+//! ([`FEATURE_FILE_WINDOW`]) and acknowledges chunks as the consumer takes them, so at most
+//! [`READ_WINDOW`] chunks are in flight.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -15,18 +21,24 @@ use std::time::Duration;
 use bytes::Bytes;
 use stacyvm_agent_proto::{
     client_handshake, read_frame, write_frames, Body, DataKind, ErrorKind, ExecStart, ExitReason as WireReason, Frame,
-    HelloAck, Message, PtySize as WirePtySize, FEATURE_PTY, PTY_MIN_VERSION,
+    HelloAck, Message, PtySize as WirePtySize, FEATURE_FILE_WINDOW, FEATURE_PTY, PTY_MIN_VERSION,
 };
 use stacyvm_types::exec::StreamName;
-use tokio::io::{AsyncRead, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 
 use crate::error::{ProviderError, ProviderResult};
-use crate::types::{ExecInput, ExecOutcome, ExecSpec, ExitReason, FileReader, OutputChunk};
+use crate::types::{ByteSource, ExecInput, ExecOutcome, ExecSpec, ExitReason, FileReader, OutputChunk};
 use stacyvm_fs::FileEntry;
 
 type Routes = Arc<Mutex<HashMap<u32, mpsc::UnboundedSender<Body>>>>;
+
+/// Chunks a file read may have in flight (each at most 256 KiB, the agent's read size).
+pub const READ_WINDOW: u32 = 16;
+
+/// Size of the chunks of a streamed write.
+pub const WRITE_CHUNK: usize = 128 * 1024;
 
 /// A connection to one sandbox's agent.
 #[derive(Clone)]
@@ -76,7 +88,22 @@ impl Drop for Request {
     fn drop(&mut self) {
         self.routes.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.channel);
         if !self.finished {
-            let _ = self.out.try_send(Frame::control(self.channel, Message::Cancel));
+            send_soon(&self.out, Frame::control(self.channel, Message::Cancel));
+        }
+    }
+}
+
+/// Queues a frame from synchronous code: at once when the send queue has room, otherwise from a
+/// task (a full queue is normal in the middle of a streamed write, and a lost `cancel` would
+/// leave the agent waiting for the rest of the file).
+fn send_soon(out: &mpsc::Sender<Frame>, frame: Frame) {
+    match out.try_send(frame) {
+        Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+        Err(mpsc::error::TrySendError::Full(frame)) => {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let out = out.clone();
+                runtime.spawn(async move { out.send(frame).await });
+            }
         }
     }
 }
@@ -275,10 +302,65 @@ impl AgentClient {
         }
     }
 
+    /// Whether the agent implements flow control of file reads.
+    pub fn supports_read_window(&self) -> bool {
+        self.hello.features.iter().any(|f| f == FEATURE_FILE_WINDOW)
+    }
+
+    /// Writes a file streamed from `source` in [`WRITE_CHUNK`] pieces; it replaces the target
+    /// atomically once the source ended. Returns the number of bytes written.
+    ///
+    /// Memory stays bounded (one chunk here, the connection's send queue, the agent's input
+    /// queue). A failing source, a dropped future or an early error from the agent (e.g. a path
+    /// escape) aborts the transfer and the agent discards the partial file.
+    pub async fn write_file_stream(
+        &self,
+        path: &str,
+        mut source: ByteSource,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> ProviderResult<u64> {
+        let mut req = self.open();
+        req.send(Body::Control(Message::FileWrite { path: path.into(), mode, uid, gid, size: None })).await?;
+        let mut sent = 0u64;
+        loop {
+            // The agent answers early only with an error: stop sending at once.
+            if let Ok(Body::Control(message)) = req.incoming.try_recv() {
+                req.finished = message.ends_request();
+                into_result(message.clone())?;
+                return Err(unexpected(&message));
+            }
+            let mut chunk = Vec::with_capacity(WRITE_CHUNK);
+            while chunk.len() < WRITE_CHUNK {
+                let n = (&mut source)
+                    .take((WRITE_CHUNK - chunk.len()) as u64)
+                    .read_to_end(&mut chunk)
+                    .await
+                    .map_err(|e| ProviderError::Failed(format!("reading the upload: {e}")))?;
+                if n == 0 {
+                    break;
+                }
+            }
+            if chunk.is_empty() {
+                break;
+            }
+            sent += chunk.len() as u64;
+            req.send(Body::FileData(Bytes::from(chunk))).await?;
+        }
+        req.send(Body::Control(Message::FileEnd { size: sent })).await?;
+        match req.reply().await? {
+            Message::Done => Ok(sent),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// Opens a file for streaming; errors (missing file, directory) are reported before any data.
+    /// With an agent that supports it, the read is flow-controlled ([`READ_WINDOW`]).
     pub async fn read_file(&self, path: &str) -> ProviderResult<FileReader> {
         let mut req = self.open();
-        req.send(Body::Control(Message::FileRead { path: path.into() })).await?;
+        let window = self.supports_read_window().then_some(READ_WINDOW);
+        req.send(Body::Control(Message::FileRead { path: path.into(), window })).await?;
         let first = req.recv().await?;
         if let Body::Control(message) = &first {
             if let Message::Error { .. } = message {
@@ -287,7 +369,7 @@ impl AgentClient {
         }
         Ok(FileReader {
             size: None,
-            reader: Box::pin(AgentFileReader { req, pending: Some(first), chunk: Bytes::new() }),
+            reader: Box::pin(AgentFileReader { req, pending: Some(first), chunk: Bytes::new(), ack: window.is_some() }),
         })
     }
 
@@ -361,6 +443,8 @@ struct AgentFileReader {
     req: Request,
     pending: Option<Body>,
     chunk: Bytes,
+    /// Acknowledge each chunk taken (a windowed read).
+    ack: bool,
 }
 
 impl AsyncRead for AgentFileReader {
@@ -386,7 +470,12 @@ impl AsyncRead for AgentFileReader {
                 }
             };
             match body {
-                Body::FileData(data) => this.chunk = data,
+                Body::FileData(data) => {
+                    if this.ack {
+                        send_soon(&this.req.out, Frame::control(this.req.channel, Message::FileAck { chunks: 1 }));
+                    }
+                    this.chunk = data;
+                }
                 Body::Control(Message::FileEnd { .. }) => {
                     this.req.finished = true;
                     return Poll::Ready(Ok(()));

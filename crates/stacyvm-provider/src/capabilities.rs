@@ -5,7 +5,7 @@
 pub struct Capabilities {
     /// Output streams chunk by chunk while the process runs.
     pub exec_stream: bool,
-    /// The file API works.
+    /// The file API works, including streamed writes ([`crate::Provider::write_file_stream`]).
     pub files: bool,
     /// Console logs are available.
     pub console: bool,

@@ -19,7 +19,9 @@ use crate::Provider;
 use crate::SandboxPath;
 
 mod pty;
+mod stream;
 pub use pty::{on_pty, Interactive};
+pub use stream::{pattern_bytes, Pattern};
 
 /// Image the suite asks for; providers that pull images must be able to serve it.
 pub const DEFAULT_IMAGE: &str = "alpine:latest";
@@ -104,6 +106,7 @@ pub async fn run_with_image(provider: Arc<dyn Provider>, image: &str) {
     if provider.capabilities().files {
         files_round_trip(p, image).await;
         files_traversal(p, image).await;
+        stream::files_stream(p, image).await;
     } else {
         eprintln!("conformance: {}: file cases skipped (capability files=false)", p.name());
     }

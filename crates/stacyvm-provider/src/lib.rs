@@ -27,7 +27,8 @@ pub use registry::ProviderRegistry;
 pub use stacyvm_fs::{FileEntry, FsError, SandboxPath};
 pub use stacyvm_types::exec::PtySize;
 pub use types::{
-    ExecInput, ExecOutcome, ExecSpec, ExitReason, FileReader, OutputChunk, RuntimeHandle, RuntimeState, SandboxSpec,
+    ByteSource, ExecInput, ExecOutcome, ExecSpec, ExitReason, FileReader, OutputChunk, RuntimeHandle, RuntimeState,
+    SandboxSpec,
 };
 
 /// A sandbox backend. Implementations must be cheap to share (`Arc<dyn Provider>`).
@@ -85,6 +86,21 @@ pub trait Provider: Send + Sync {
 
     /// Writes a file (parents created, overwritten, `mode` applied).
     async fn write_file(&self, h: &RuntimeHandle, path: &SandboxPath, content: Bytes, mode: u32) -> ProviderResult<()>;
+    /// Writes a file streamed from `source` (parents created, overwritten, `mode` applied) and
+    /// returns its size. Implementations hold a bounded amount of the content in memory and
+    /// replace the target atomically at the end: when `source` fails (e.g. the client went away)
+    /// or the future is dropped, nothing is written and an existing file stays intact. The
+    /// default refuses with [`ProviderError::Unsupported`].
+    async fn write_file_stream(
+        &self,
+        h: &RuntimeHandle,
+        path: &SandboxPath,
+        source: ByteSource,
+        mode: u32,
+    ) -> ProviderResult<u64> {
+        let _ = (h, path, source, mode);
+        Err(ProviderError::Unsupported("streamed file writes"))
+    }
     /// Opens a regular file for streaming.
     async fn read_file(&self, h: &RuntimeHandle, path: &SandboxPath) -> ProviderResult<FileReader>;
     /// Direct children of a directory, sorted by name.

@@ -118,6 +118,9 @@ pub struct ExecOutcome {
     pub duration: Duration,
 }
 
+/// The content of a streamed write ([`crate::Provider::write_file_stream`]), read once, in order.
+pub type ByteSource = Pin<Box<dyn AsyncRead + Send>>;
+
 /// A file opened for streaming reads.
 pub struct FileReader {
     /// Size at open time, when the provider knows it (sent as Content-Length).

@@ -28,11 +28,16 @@ pub use routes::system::prometheus_text;
 /// Server version reported by `/health`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// Default of [`HttpSettings::max_upload_bytes`] (and of `server.max_upload_bytes`): 10 GiB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 10 << 30;
+
 /// HTTP-level settings.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
-    /// Largest accepted request body.
+    /// Largest accepted request body (except raw uploads).
     pub max_body_bytes: usize,
+    /// Largest raw upload (`PUT /sandboxes/{id}/files`), which is streamed, not buffered.
+    pub max_upload_bytes: u64,
     /// `*` or explicit origins.
     pub cors_allowed_origins: Vec<String>,
     /// Keys.
@@ -45,6 +50,7 @@ impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
             max_body_bytes: 16 << 20,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             cors_allowed_origins: vec!["*".into()],
             auth: AuthSettings::default(),
             images: None,
@@ -59,11 +65,13 @@ pub struct AppState {
     pub manager: Arc<Manager>,
     /// The image store, when there is one.
     pub images: Option<Arc<stacyvm_image::ImageStore>>,
+    /// Largest raw upload.
+    pub max_upload_bytes: u64,
 }
 
 /// Builds the complete router (API, OpenAPI, fallbacks, middleware).
 pub fn router(manager: Arc<Manager>, settings: &HttpSettings) -> Router {
-    let state = AppState { manager, images: settings.images.clone() };
+    let state = AppState { manager, images: settings.images.clone(), max_upload_bytes: settings.max_upload_bytes };
     let api = routes::api_routes()
         .layer(axum::middleware::from_fn_with_state(Arc::new(settings.auth.clone()), auth::require_auth));
     Router::new()

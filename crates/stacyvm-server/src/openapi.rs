@@ -4,7 +4,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use crate::routes::{exec, exec_ws, files, images, providers, quotas, sandboxes, system, templates};
+use crate::routes::{exec, exec_ws, files, images, providers, quotas, sandboxes, system, templates, upload};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -15,6 +15,7 @@ use crate::routes::{exec, exec_ws, files, images, providers, quotas, sandboxes, 
         sandboxes::destroy, sandboxes::extend, sandboxes::logs, sandboxes::stats,
         exec::exec, exec_ws::exec_ws,
         files::write, files::read, files::delete, files::list, files::stat, files::glob, files::move_file, files::chmod,
+        upload::upload,
         templates::list, templates::create, templates::get_one, templates::update, templates::delete, templates::spawn,
         providers::list, providers::test, providers::detail, providers::snapshots, providers::pool_status,
         system::health, system::live, system::ready, system::diagnostics, system::metrics, system::prometheus,

@@ -85,3 +85,14 @@ mod tests {
         assert_eq!(format_octal_mode(0o100644), "0644");
     }
 }
+
+/// Answer of `PUT /files` (raw upload, an extension).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FileUploadResponse {
+    /// Always `written`.
+    pub status: String,
+    /// Absolute path of the written file.
+    pub path: String,
+    /// Bytes written.
+    pub size: u64,
+}

@@ -50,6 +50,7 @@ pub fn settings(config: &Config) -> Settings {
 pub fn http(config: &Config) -> HttpSettings {
     HttpSettings {
         max_body_bytes: usize::try_from(config.server.max_request_body_bytes).unwrap_or(usize::MAX),
+        max_upload_bytes: config.server.max_upload_bytes,
         cors_allowed_origins: config.server.cors_allowed_origins.clone(),
         auth: AuthSettings {
             api_key: config.auth.api_key.clone(),

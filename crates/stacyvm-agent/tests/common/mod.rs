@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use stacyvm_provider::agent_client::AgentClient;
 use stacyvm_provider::{
-    Capabilities, ExecInput, ExecOutcome, ExecSpec, FileEntry, FileReader, OutputChunk, Provider, ProviderError,
-    ProviderResult, RuntimeHandle, RuntimeState, SandboxPath, SandboxSpec,
+    ByteSource, Capabilities, ExecInput, ExecOutcome, ExecSpec, FileEntry, FileReader, OutputChunk, Provider,
+    ProviderError, ProviderResult, RuntimeHandle, RuntimeState, SandboxPath, SandboxSpec,
 };
 use tokio::sync::mpsc;
 
@@ -127,6 +127,15 @@ impl Provider for HostAgentProvider {
     }
     async fn write_file(&self, h: &RuntimeHandle, p: &SandboxPath, c: Bytes, mode: u32) -> ProviderResult<()> {
         self.get(h)?.client.write_file(&p.to_string(), c, mode, self.ids.0, self.ids.1).await
+    }
+    async fn write_file_stream(
+        &self,
+        h: &RuntimeHandle,
+        p: &SandboxPath,
+        source: ByteSource,
+        mode: u32,
+    ) -> ProviderResult<u64> {
+        self.get(h)?.client.write_file_stream(&p.to_string(), source, mode, self.ids.0, self.ids.1).await
     }
     async fn read_file(&self, h: &RuntimeHandle, p: &SandboxPath) -> ProviderResult<FileReader> {
         self.get(h)?.client.read_file(&p.to_string()).await

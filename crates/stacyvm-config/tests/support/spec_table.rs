@@ -128,6 +128,7 @@ pub const SPEC_DEFAULTS: &[(&str, &str)] = &[
 /// Project additions and their defaults.
 pub const ADDITION_DEFAULTS: &[(&str, &str)] = &[
     ("server.max_request_body_bytes", "16777216"),
+    ("server.max_upload_bytes", "10737418240"),
     ("defaults.max_exec_output_bytes", "16777216"),
     ("defaults.reaper_interval", r#""30s""#),
     ("providers.mock.root_dir", r#""""#),

@@ -1,7 +1,7 @@
 //! File operations, console logs and stats of a sandbox.
 
 use bytes::Bytes;
-use stacyvm_provider::{FileEntry, FileReader, RuntimeHandle, SandboxPath};
+use stacyvm_provider::{ByteSource, FileEntry, FileReader, RuntimeHandle, SandboxPath};
 use stacyvm_types::files::{format_octal_mode, parse_octal_mode, FileInfo, FileWriteRequest};
 use stacyvm_types::sandbox::SandboxStats;
 
@@ -61,6 +61,28 @@ impl Manager {
             Some(serde_json::json!({"path": path.to_string(), "size": size})),
         );
         Ok(())
+    }
+
+    /// Writes a file streamed from `source` (raw bytes; `mode` octal, empty for 0644) and returns
+    /// its normalized path and size. The path and mode are checked before any byte is read; the
+    /// file replaces the target only when `source` ended cleanly.
+    pub async fn write_file_stream(
+        &self,
+        id: &str,
+        path: &str,
+        mode: &str,
+        source: ByteSource,
+    ) -> CoreResult<(String, u64)> {
+        let (provider, handle) = self.running_handle(id).await?;
+        let path = SandboxPath::parse(path)?;
+        let mode = if mode.trim().is_empty() { DEFAULT_FILE_MODE } else { parse_mode(mode)? };
+        let size = provider.write_file_stream(&handle, &path, source, mode).await?;
+        self.events.publish(
+            "file.written",
+            Some(id),
+            Some(serde_json::json!({"path": path.to_string(), "size": size})),
+        );
+        Ok((path.to_string(), size))
     }
 
     /// Opens a file for streaming.

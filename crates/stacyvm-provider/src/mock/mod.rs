@@ -10,6 +10,7 @@
 
 mod console;
 mod processes;
+mod upload;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -22,7 +23,9 @@ use tokio::sync::mpsc;
 use crate::capabilities::Capabilities;
 use crate::error::{ProviderError, ProviderResult};
 use crate::host_exec::{self, HostCommand};
-use crate::types::{ExecOutcome, ExecSpec, FileReader, OutputChunk, RuntimeHandle, RuntimeState, SandboxSpec};
+use crate::types::{
+    ByteSource, ExecOutcome, ExecSpec, FileReader, OutputChunk, RuntimeHandle, RuntimeState, SandboxSpec,
+};
 use crate::Provider;
 use stacyvm_fs::{FileEntry, HostRoot, ResolveMode, SandboxPath};
 
@@ -231,6 +234,16 @@ impl Provider for MockProvider {
     async fn write_file(&self, h: &RuntimeHandle, path: &SandboxPath, content: Bytes, mode: u32) -> ProviderResult<()> {
         let path = path.clone();
         self.with_root(h, move |root| root.write(&path, &content, mode)).await
+    }
+
+    async fn write_file_stream(
+        &self,
+        h: &RuntimeHandle,
+        path: &SandboxPath,
+        source: ByteSource,
+        mode: u32,
+    ) -> ProviderResult<u64> {
+        upload::write_stream(self.host_root(h)?, path.clone(), source, mode).await
     }
 
     async fn read_file(&self, h: &RuntimeHandle, path: &SandboxPath) -> ProviderResult<FileReader> {

@@ -1,8 +1,10 @@
 //! File routes under `/sandboxes/{id}/files`. Paths are absolute paths inside the sandbox;
-//! escapes are refused by the provider layer with 400.
+//! escapes are refused by the provider layer with 400. The raw streamed upload (`PUT`) lives in
+//! [`super::upload`].
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::handler::Handler;
 use axum::http::header;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -20,7 +22,10 @@ use crate::AppState;
 /// Routes of this module.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/sandboxes/{id}/files", post(write).get(read).delete(delete))
+        .route(
+            "/sandboxes/{id}/files",
+            post(write).get(read).delete(delete).put(super::upload::upload.layer(DefaultBodyLimit::disable())),
+        )
         .route("/sandboxes/{id}/files/list", get(list))
         .route("/sandboxes/{id}/files/stat", get(stat))
         .route("/sandboxes/{id}/files/glob", get(glob))

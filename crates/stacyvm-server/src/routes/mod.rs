@@ -9,6 +9,7 @@ pub mod quotas;
 pub mod sandboxes;
 pub mod system;
 pub mod templates;
+pub mod upload;
 
 use axum::http::HeaderMap;
 use axum::routing::{get, post};

@@ -124,6 +124,15 @@ impl Provider for NamedMock {
     async fn write_file(&self, h: &RuntimeHandle, path: &SandboxPath, content: Bytes, mode: u32) -> ProviderResult<()> {
         self.inner.write_file(h, path, content, mode).await
     }
+    async fn write_file_stream(
+        &self,
+        h: &RuntimeHandle,
+        path: &SandboxPath,
+        source: stacyvm_provider::ByteSource,
+        mode: u32,
+    ) -> ProviderResult<u64> {
+        self.inner.write_file_stream(h, path, source, mode).await
+    }
     async fn read_file(&self, h: &RuntimeHandle, path: &SandboxPath) -> ProviderResult<FileReader> {
         self.inner.read_file(h, path).await
     }
