@@ -252,12 +252,19 @@ fn lock_bridge(bridge: &str) -> io::Result<File> {
     std::fs::create_dir_all(&dir)?;
     let path = dir.join(format!("{bridge}.lock"));
     let file = File::options().create(true).truncate(false).write(true).open(&path)?;
+    // A lock just released can still be held for a moment by a child this process is forking
+    // (the descriptor is copied until the child's exec closes it): retry briefly before
+    // concluding that another server owns the bridge.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     // SAFETY: flock on a valid fd; released when the file is closed.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            format!("bridge {bridge} is in use by another stacyvm server (lock {})", path.display()),
-        ));
+    while unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        if std::time::Instant::now() >= deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("bridge {bridge} is in use by another stacyvm server (lock {})", path.display()),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
     Ok(file)
 }
