@@ -58,7 +58,7 @@ if [[ ${BENCH_DOCKER:-1} == 1 && $(id -u) -eq 0 ]] && command -v dockerd >/dev/n
   for _ in $(seq 1 150); do docker version >/dev/null 2>&1 && break; sleep 0.2; done
   if docker version >/dev/null 2>&1; then
     rootfs=$docker_dir/busybox
-    mkdir -p "$rootfs/bin"
+    mkdir -p "$rootfs/bin" "$rootfs/tmp"
     cp /bin/busybox "$rootfs/bin/busybox"
     for a in sh true sleep; do ln -sf busybox "$rootfs/bin/$a"; done
     tar -C "$rootfs" -c . | docker import - busybox >/dev/null
