@@ -103,8 +103,20 @@ pub struct OciProvider {
     /// `/stacyvm/<instance>`.
     cgroup_parent: String,
     agents: Mutex<HashMap<String, AgentClient>>,
+    /// Per sandbox, the image's environment (`Env` of its config): the base of every exec.
+    image_env: Mutex<HashMap<String, Arc<Vec<(String, String)>>>>,
     /// Set with [`NetworkMode::Bridge`].
     bridge: Option<Arc<BridgeNetwork>>,
+}
+
+/// NUL-separated `KEY=value` entries (an image's `Env`, stored like `/proc/<pid>/environ`) as
+/// pairs; entries without `=` or with an empty key are skipped.
+fn parse_env_lines(text: &str) -> Vec<(String, String)> {
+    text.split('\0')
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn failed(context: &str, e: impl std::fmt::Display) -> ProviderError {
@@ -147,7 +159,14 @@ impl OciProvider {
         let instance = instance::instance_id(&settings.data_dir).map_err(|e| failed("data dir", e))?;
         let cgroup_parent = instance::cgroup_parent(&instance);
         instance::sweep(&cgroup_parent, &sandboxes);
-        Ok(OciProvider { settings, runtime, cgroup_parent, agents: Mutex::default(), bridge })
+        Ok(OciProvider {
+            settings,
+            runtime,
+            cgroup_parent,
+            agents: Mutex::default(),
+            image_env: Mutex::default(),
+            bridge,
+        })
     }
 
     /// The cgroup parent of this provider's sandboxes, `/stacyvm/<instance>`.
@@ -215,6 +234,7 @@ impl OciProvider {
         };
         images.lease(&spec.id, &image).await.map_err(image_error)?;
         let lower = images.lower_dirs(&image);
+        let env_lines = image.config.env.clone().unwrap_or_default();
         mark("image", &mut phases);
         let prepared = dir.clone();
         let separate_workspace = self.settings.readonly_rootfs;
@@ -235,6 +255,7 @@ impl OciProvider {
         };
         stacyvm_oci::write_bundle(dir.path(), &self.bundle(&spec.id, dir, spec, net.as_ref()))
             .map_err(|e| failed("bundle", e))?;
+        std::fs::write(dir.image_env(), env_lines.join("\0")).map_err(|e| failed("image env", e))?;
         mark("network+bundle", &mut phases);
         self.runtime
             .run_detached(&spec.id, dir.path(), ContainerIo::file(dir.init_log()))
@@ -245,6 +266,26 @@ impl OciProvider {
         mark("agent", &mut phases);
         tracing::debug!(id = %spec.id, ?phases, "oci spawn phases (ms since start)");
         Ok((client, net))
+    }
+
+    /// Fills `spec.env` with the image's environment where the request sets nothing (the
+    /// request wins, like `docker exec -e`). Read from the sandbox directory after a restart.
+    fn with_image_env(&self, id: &str, mut spec: ExecSpec) -> ExecSpec {
+        let cached = self.image_env.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned();
+        let env = match cached {
+            Some(env) => env,
+            None => {
+                let text =
+                    self.dir(id).ok().and_then(|d| std::fs::read_to_string(d.image_env()).ok()).unwrap_or_default();
+                let env = Arc::new(parse_env_lines(&text));
+                self.image_env.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), env.clone());
+                env
+            }
+        };
+        for (key, value) in env.iter() {
+            spec.env.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+        spec
     }
 
     async fn agent(&self, h: &RuntimeHandle) -> ProviderResult<AgentClient> {
@@ -358,6 +399,7 @@ impl Provider for OciProvider {
     async fn destroy(&self, h: &RuntimeHandle) -> ProviderResult<()> {
         let dir = self.dir(&h.sandbox_id)?;
         self.agents.lock().unwrap_or_else(|e| e.into_inner()).remove(&h.sandbox_id);
+        self.image_env.lock().unwrap_or_else(|e| e.into_inner()).remove(&h.sandbox_id);
         self.runtime
             .destroy(&h.sandbox_id, Some(&self.cgroups_path(&h.sandbox_id)))
             .await
@@ -408,6 +450,7 @@ impl Provider for OciProvider {
         out: mpsc::Sender<OutputChunk>,
     ) -> ProviderResult<ExecOutcome> {
         let (uid, gid) = SANDBOX_USER;
+        let spec = self.with_image_env(&h.sandbox_id, spec);
         self.agent(h).await?.exec(spec, uid, gid, out).await
     }
 
@@ -419,6 +462,7 @@ impl Provider for OciProvider {
         out: mpsc::Sender<OutputChunk>,
     ) -> ProviderResult<ExecOutcome> {
         let (uid, gid) = SANDBOX_USER;
+        let spec = self.with_image_env(&h.sandbox_id, spec);
         self.agent(h).await?.exec_interactive(spec, uid, gid, Some(input), out).await
     }
 

@@ -49,6 +49,11 @@ impl SandboxDir {
         self.path.join("init.log")
     }
 
+    /// The image's `Env` (NUL-separated `KEY=value`), the base environment of every exec.
+    pub fn image_env(&self) -> PathBuf {
+        self.path.join("image.env")
+    }
+
     /// Creates the layers and mounts the overlay (the image's layers read-only below, top layer
     /// first; `upper` on top), with `/workspace` owned by the sandbox user and the agent's mount
     /// points in place. With `separate_workspace` (read-only root) the host directory

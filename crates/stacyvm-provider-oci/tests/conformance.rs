@@ -277,3 +277,28 @@ async fn bad_images_fail_the_spawn_cleanly_and_used_images_cannot_be_removed() {
     let (_, report) = s.images.remove(&s.image).await.unwrap();
     assert_eq!(report.layers_removed, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_image_environment_is_the_base_of_every_exec() {
+    let Some(s) = setup(RuntimeKind::Crun) else { return };
+    let p = s.provider.as_ref();
+    // The same rootfs under another tag whose config sets an environment.
+    let registry_host = s.image.split('/').next().unwrap().to_string();
+    let config = stacyvm_testkit::ImageConfig {
+        env: vec!["PATH=/opt/tools:/bin".into(), "GREETING=from the image".into(), "EMPTY=".into()],
+        ..Default::default()
+    };
+    stacyvm_testkit::push_rootfs(&s._registry, &s._dir.path().join("rootfs"), "busybox:env", config);
+    let image = format!("{registry_host}/busybox:env");
+    let spec = SandboxSpec { id: "sb-e0e0e0e1".into(), image, memory_mb: 64, vcpus: 1 };
+    let h = p.create(&spec).await.unwrap();
+    let mut script = conformance::shell("echo \"$PATH|$GREETING|${EMPTY-unset}|$OWN\"");
+    let out = conformance::capture(p, &h, script.clone()).await.unwrap();
+    assert_eq!(out.text(stacyvm_types::exec::StreamName::Stdout), "/opt/tools:/bin|from the image||\n");
+    // The request's own variables win over the image's.
+    script.env.insert("GREETING".into(), "from the request".into());
+    script.env.insert("OWN".into(), "mine".into());
+    let out = conformance::capture(p, &h, script).await.unwrap();
+    assert_eq!(out.text(stacyvm_types::exec::StreamName::Stdout), "/opt/tools:/bin|from the request||mine\n");
+    p.destroy(&h).await.unwrap();
+}
