@@ -104,10 +104,13 @@ pub struct OciProvider {
     cgroup_parent: String,
     agents: Mutex<HashMap<String, AgentClient>>,
     /// Per sandbox, the image's environment (`Env` of its config): the base of every exec.
-    image_env: Mutex<HashMap<String, Arc<Vec<(String, String)>>>>,
+    image_env: Mutex<HashMap<String, ImageEnv>>,
     /// Set with [`NetworkMode::Bridge`].
     bridge: Option<Arc<BridgeNetwork>>,
 }
+
+/// An image's environment as `(key, value)` pairs.
+type ImageEnv = Arc<Vec<(String, String)>>;
 
 /// NUL-separated `KEY=value` entries (an image's `Env`, stored like `/proc/<pid>/environ`) as
 /// pairs; entries without `=` or with an empty key are skipped.
