@@ -2,37 +2,18 @@
 //! such, and a fork bomb hits the pids limit while the sandbox (and its neighbours) stay usable.
 //! Same prerequisites as `conformance.rs` (checked by `stacyvm_testkit::oci_prerequisites`).
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use stacyvm_image::{ImageStore, RegistrySettings};
-use stacyvm_oci::RuntimeKind;
 use stacyvm_provider::conformance::{argv, capture, shell};
 use stacyvm_provider::{ExitReason, Provider, RuntimeHandle, SandboxSpec};
-use stacyvm_provider_oci::{OciProvider, OciSettings, PullPolicy};
+use stacyvm_provider_oci::OciProvider;
 
-const IMAGE: &str = "busybox:latest";
+use common::IMAGE;
 
-/// A provider whose store holds a busybox image imported offline (pulls are disabled).
 async fn provider() -> Option<(tempfile::TempDir, OciProvider)> {
-    let agent = stacyvm_testkit::oci_prerequisites("crun")?;
-    let _ = stacyvm_oci::ensure_hugetlb_v1_mount();
-    let dir = tempfile::tempdir().unwrap();
-    let images = ImageStore::open(&dir.path().join("images"), RegistrySettings::default()).unwrap();
-    let tarball = dir.path().join("busybox.tar");
-    stacyvm_testkit::busybox_tarball(&tarball);
-    images.import(&tarball, Some(IMAGE)).await.unwrap();
-    let settings = OciSettings {
-        runtime: RuntimeKind::Crun,
-        runtime_path: None,
-        data_dir: dir.path().join("data"),
-        images: std::sync::Arc::new(images),
-        pull_policy: PullPolicy::Never,
-        agent_binary: agent,
-        pids_limit: 64,
-        network: Default::default(),
-        readonly_rootfs: false,
-    };
-    Some((dir, OciProvider::new(settings).unwrap()))
+    common::offline_busybox_provider().await
 }
 
 /// A sandbox spec whose ID is unique to this test run (cgroup paths are host-global).

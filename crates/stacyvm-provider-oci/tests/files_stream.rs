@@ -4,39 +4,21 @@
 //! symlink staying inside the container. Same prerequisites as `faults.rs`
 //! (`stacyvm_testkit::oci_prerequisites`); one test, as memory is measured per process.
 
+mod common;
+
 use std::time::Instant;
 
-use stacyvm_image::{ImageStore, RegistrySettings};
-use stacyvm_oci::RuntimeKind;
 use stacyvm_provider::conformance::{capture, shell, Pattern};
 use stacyvm_provider::{ExitReason, Provider, ProviderError, SandboxPath, SandboxSpec};
-use stacyvm_provider_oci::{OciProvider, OciSettings, PullPolicy};
+use stacyvm_provider_oci::OciProvider;
 use tokio::io::AsyncReadExt;
 
-const IMAGE: &str = "busybox:latest";
+use common::IMAGE;
 const MIB: u64 = 1024 * 1024;
 const SIZE: u64 = 256 * MIB;
 
 async fn provider() -> Option<(tempfile::TempDir, OciProvider)> {
-    let agent = stacyvm_testkit::oci_prerequisites("crun")?;
-    let _ = stacyvm_oci::ensure_hugetlb_v1_mount();
-    let dir = tempfile::tempdir().unwrap();
-    let images = ImageStore::open(&dir.path().join("images"), RegistrySettings::default()).unwrap();
-    let tarball = dir.path().join("busybox.tar");
-    stacyvm_testkit::busybox_tarball(&tarball);
-    images.import(&tarball, Some(IMAGE)).await.unwrap();
-    let settings = OciSettings {
-        runtime: RuntimeKind::Crun,
-        runtime_path: None,
-        data_dir: dir.path().join("data"),
-        images: std::sync::Arc::new(images),
-        pull_policy: PullPolicy::Never,
-        agent_binary: agent,
-        pids_limit: 64,
-        network: Default::default(),
-        readonly_rootfs: false,
-    };
-    Some((dir, OciProvider::new(settings).unwrap()))
+    common::offline_busybox_provider().await
 }
 
 fn status_kib(field: &str) -> u64 {
