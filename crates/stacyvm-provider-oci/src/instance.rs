@@ -62,6 +62,52 @@ pub fn remove_empty_parent(parent: &str) {
     }
 }
 
+/// How long an instance's empty cgroup parent must have been untouched before another
+/// instance's start removes it.
+pub const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes other instances' parents that are empty (no sandbox cgroup below them) and untouched
+/// for [`ABANDONED_AFTER`]: the leftovers of servers killed without a clean shutdown (test
+/// runs, moved data directories), which would otherwise pile up — every v1 memory cgroup holds
+/// kernel memory and the kernel allows only 65,535 of them. A live but idle server loses nothing:
+/// the runtime recreates its parent at its next spawn. Only from the host's mount namespace.
+/// Returns how many directories were removed.
+pub fn remove_abandoned_parents(own: &str, older_than: std::time::Duration) -> usize {
+    if !stacyvm_oci::cgroup_sweep::in_host_mount_namespace() {
+        return 0;
+    }
+    let Ok(hierarchies) = stacyvm_oci::cgroup::hierarchies() else { return 0 };
+    let own = own.trim_start_matches(CGROUP_ROOT).trim_start_matches('/');
+    let mut removed = 0;
+    for h in hierarchies {
+        let Ok(entries) = std::fs::read_dir(h.mount_point.join(CGROUP_ROOT.trim_start_matches('/'))) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let is_instance = name.len() == 12 && name.bytes().all(|b| b.is_ascii_hexdigit());
+            if !is_instance || name == own {
+                continue;
+            }
+            let path = entry.path();
+            let has_children = std::fs::read_dir(&path)
+                .map(|d| d.flatten().any(|e| e.file_type().is_ok_and(|t| t.is_dir())))
+                .unwrap_or(true);
+            let idle = path
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= older_than);
+            if !has_children && idle && std::fs::remove_dir(&path).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    if removed > 0 {
+        tracing::info!(removed, "removed abandoned empty cgroup parents of other StacyVM instances");
+    }
+    removed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

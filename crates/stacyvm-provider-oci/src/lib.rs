@@ -162,6 +162,7 @@ impl OciProvider {
         let instance = instance::instance_id(&settings.data_dir).map_err(|e| failed("data dir", e))?;
         let cgroup_parent = instance::cgroup_parent(&instance);
         instance::sweep(&cgroup_parent, &sandboxes);
+        instance::remove_abandoned_parents(&cgroup_parent, instance::ABANDONED_AFTER);
         Ok(OciProvider {
             settings,
             runtime,

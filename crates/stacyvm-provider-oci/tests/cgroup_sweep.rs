@@ -109,3 +109,37 @@ fn startup_sweeps_this_instances_stale_cgroups_only() {
     assert!(other_kept, "another instance's cgroups were touched");
     assert!(neighbour_alive, "another instance's process was killed");
 }
+
+#[test]
+fn abandoned_empty_parents_of_other_instances_are_removed_busy_ones_kept() {
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root || !stacyvm_oci::cgroup_sweep::in_host_mount_namespace() {
+        assert!(std::env::var("STACYVM_REQUIRE_RUNTIMES").as_deref() != Ok("1"), "needs root in the host namespace");
+        eprintln!("SKIPPED: needs root in the host mount namespace");
+        return;
+    }
+    let tag = u64::from(std::process::id());
+    let own = instance::cgroup_parent(&format!("{:012x}", 0xa0a0_0000_0000u64 + tag));
+    let empty = instance::cgroup_parent(&format!("{:012x}", 0xb0b0_0000_0000u64 + tag));
+    let busy = instance::cgroup_parent(&format!("{:012x}", 0xc0c0_0000_0000u64 + tag));
+    let (own_dirs, empty_dirs) = (dirs_for(&own, ""), dirs_for(&empty, ""));
+    let (busy_parent, busy_child) = (dirs_for(&busy, ""), dirs_for(&busy, "sb-b0570001"));
+    for d in own_dirs.iter().chain(&empty_dirs).chain(&busy_child) {
+        std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("mkdir {}: {e}", d.display()));
+    }
+    // Too recent to count as abandoned: nothing of ours is removed.
+    instance::remove_abandoned_parents(&own, Duration::from_secs(3600));
+    let recent_kept = empty_dirs.iter().all(|d| d.exists());
+    instance::remove_abandoned_parents(&own, Duration::ZERO);
+    let empty_left: Vec<_> = empty_dirs.iter().filter(|d| d.exists()).collect();
+    let busy_kept = busy_child.iter().all(|d| d.exists());
+    let own_kept = own_dirs.iter().all(|d| d.exists());
+    rmdir_all(&busy_child);
+    rmdir_all(&busy_parent);
+    rmdir_all(&own_dirs);
+    rmdir_all(&empty_dirs);
+    assert!(recent_kept, "a recently used empty parent was removed");
+    assert!(empty_left.is_empty(), "abandoned empty parents left: {empty_left:?}");
+    assert!(busy_kept, "a parent with sandbox cgroups was touched");
+    assert!(own_kept, "the caller's own parent was removed");
+}
