@@ -10,6 +10,7 @@ mod cors;
 pub mod error;
 pub mod extract;
 pub mod openapi;
+pub mod rate_limit;
 mod request_id;
 mod routes;
 
@@ -44,6 +45,8 @@ pub struct HttpSettings {
     pub auth: AuthSettings,
     /// The image store behind `/images` (`None`: those routes answer 503).
     pub images: Option<Arc<stacyvm_image::ImageStore>>,
+    /// `rate_limit.*`; `None` (or `enabled: false`) = no limit.
+    pub rate_limit: Option<stacyvm_config::RateLimitConfig>,
 }
 
 impl Default for HttpSettings {
@@ -54,6 +57,7 @@ impl Default for HttpSettings {
             cors_allowed_origins: vec!["*".into()],
             auth: AuthSettings::default(),
             images: None,
+            rate_limit: None,
         }
     }
 }
@@ -67,13 +71,26 @@ pub struct AppState {
     pub images: Option<Arc<stacyvm_image::ImageStore>>,
     /// Largest raw upload.
     pub max_upload_bytes: u64,
+    /// The rate limiter, when `rate_limit.enabled`.
+    pub rate_limiter: Option<Arc<rate_limit::RateLimiter>>,
 }
 
 /// Builds the complete router (API, OpenAPI, fallbacks, middleware).
 pub fn router(manager: Arc<Manager>, settings: &HttpSettings) -> Router {
-    let state = AppState { manager, images: settings.images.clone(), max_upload_bytes: settings.max_upload_bytes };
-    let api = routes::api_routes()
+    let rate_limiter =
+        settings.rate_limit.clone().filter(|c| c.enabled).map(|c| Arc::new(rate_limit::RateLimiter::new(c)));
+    let state = AppState {
+        manager,
+        images: settings.images.clone(),
+        max_upload_bytes: settings.max_upload_bytes,
+        rate_limiter: rate_limiter.clone(),
+    };
+    let mut api = routes::api_routes()
         .layer(axum::middleware::from_fn_with_state(Arc::new(settings.auth.clone()), auth::require_auth));
+    if let Some(limiter) = rate_limiter {
+        // Outside authentication: floods with wrong keys are limited too.
+        api = api.layer(axum::middleware::from_fn_with_state(limiter, rate_limit::limit));
+    }
     Router::new()
         .nest("/api/v1", api)
         .route("/swagger/doc.json", axum::routing::get(openapi::serve))

@@ -59,6 +59,7 @@ pub fn http(config: &Config) -> HttpSettings {
             allow_unauthenticated: config.auth.allow_unauthenticated,
         },
         images: None,
+        rate_limit: Some(config.rate_limit.clone()),
     }
 }
 

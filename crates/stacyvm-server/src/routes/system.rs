@@ -109,6 +109,28 @@ fn resident_memory_bytes() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
+fn rate_limit_summary(s: &AppState) -> Value {
+    s.rate_limiter.as_ref().map_or_else(|| json!({"enabled": false}), |l| l.snapshot())
+}
+
+/// Prometheus lines of the rate limiter (none when it is off).
+fn rate_limit_prometheus(s: &AppState) -> String {
+    let Some(limiter) = &s.rate_limiter else { return String::new() };
+    let snap = limiter.snapshot();
+    let mut out = String::new();
+    for (name, kind, help) in [
+        ("active_buckets", "gauge", "Clients with a live rate-limit bucket"),
+        ("allowed_total", "counter", "Requests the rate limiter let through"),
+        ("blocked_total", "counter", "Requests refused with 429 by the rate limiter"),
+        ("evicted_buckets_total", "counter", "Idle rate-limit buckets dropped"),
+    ] {
+        let value = snap[name].as_u64().unwrap_or(0);
+        let _ = writeln!(out, "# HELP stacyvm_rate_limit_{name} {help}\n# TYPE stacyvm_rate_limit_{name} {kind}");
+        let _ = writeln!(out, "stacyvm_rate_limit_{name} {value}");
+    }
+    out
+}
+
 fn events_summary(m: &Manager) -> Value {
     json!({"subscribers": m.events().subscribers(), "history_size": 0, "events_total": m.events().total()})
 }
@@ -135,7 +157,7 @@ pub async fn diagnostics(State(s): State<AppState>) -> Json<Value> {
         "limits": limits(m),
         "scheduler": {"mode": "local", "spawn_overflow": "reject"},
         "quotas": {"total": 0},
-        "rate_limit": {"enabled": false},
+        "rate_limit": rate_limit_summary(&s),
         "providers": providers,
         "workers": {"total": 1, "online": 1, "stale": 0, "unhealthy": 0, "items": [{"id": m.settings().worker_id, "status": "online"}]},
         "leases": {"total": 0, "active": 0, "expired": 0, "by_holder": {}},
@@ -164,7 +186,7 @@ pub async fn metrics(State(s): State<AppState>) -> Json<Value> {
         "operations": operations(m),
         "scheduler": {"mode": "local"},
         "quotas": {"total": 0},
-        "rate_limit": {"enabled": false},
+        "rate_limit": rate_limit_summary(&s),
     }))
 }
 
@@ -283,7 +305,8 @@ pub fn prometheus_text(m: &Manager) -> String {
 #[utoipa::path(get, path = "/api/v1/metrics/prometheus", tag = "system",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn prometheus(State(s): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], prometheus_text(&s.manager)).into_response()
+    let text = prometheus_text(&s.manager) + &rate_limit_prometheus(&s);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// Server-sent events: one `data: <Event JSON>` frame per event, no replay.
