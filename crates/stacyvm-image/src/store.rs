@@ -271,7 +271,7 @@ impl ImageStore {
 
     /// Removes layers that no image record and no lease references, and stale temporary files.
     pub async fn gc(&self) -> ImageResult<GcReport> {
-        let _guard = self.publish.lock().await;
+        let guard = self.publish.lock().await;
         let mut keep: BTreeSet<String> = BTreeSet::new();
         for record in self.list()? {
             keep.extend(record.layers.iter().map(|l| l.diff_id.hex().to_string()));
@@ -279,21 +279,31 @@ impl ImageStore {
         for lease in self.leases() {
             keep.extend(lease.layers.iter().map(|d| d.hex().to_string()));
         }
-        let mut report = GcReport::default();
+        // Under the lock, doomed layers only move into `tmp/` (a rename); measuring and
+        // deleting them happens after, off the async threads, without holding up spawns.
+        let mut doomed = Vec::new();
         let dir = std::fs::read_dir(self.root.join("layers")).map_err(|e| ImageError::io("list layers", e))?;
         for entry in dir.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
-            if keep.contains(&name) {
-                continue;
-            }
             // A pull holds the lock of each layer it unpacked until its record is published.
-            if self.layer_locks.is_held(&name) {
+            if keep.contains(&name) || self.layer_locks.is_held(&name) {
                 continue;
             }
-            report.bytes_freed += dir_size(&entry.path());
-            std::fs::remove_dir_all(entry.path()).map_err(|e| ImageError::io("remove layer", e))?;
-            report.layers_removed += 1;
+            let target = self.tmp_path("gc");
+            std::fs::rename(entry.path(), &target).map_err(|e| ImageError::io("retire layer", e))?;
+            doomed.push(target);
         }
-        Ok(report)
+        drop(guard);
+        tokio::task::spawn_blocking(move || {
+            let mut report = GcReport::default();
+            for path in doomed {
+                report.bytes_freed += dir_size(&path);
+                std::fs::remove_dir_all(&path).map_err(|e| ImageError::io("remove layer", e))?;
+                report.layers_removed += 1;
+            }
+            Ok(report)
+        })
+        .await
+        .map_err(|e| ImageError::Corrupt(format!("gc task: {e}")))?
     }
 }

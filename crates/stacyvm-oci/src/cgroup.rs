@@ -253,8 +253,9 @@ pub fn container_cgroup_dirs(cgroups_path: &str) -> io::Result<Vec<PathBuf>> {
 
 /// Removes the leaf cgroup directories of a container that a runtime left behind (e.g. after a
 /// failed `create`, which does not record state and so cannot be `delete`d): every existing
-/// directory of [`container_cgroup_dirs`] without child cgroups and without tasks is removed.
-/// Returns the directories removed. Parents (e.g. `/stacyvm`) are kept.
+/// directory of [`container_cgroup_dirs`] without child cgroups is emptied (processes still in
+/// it are SIGKILLed and waited for, up to 2 s) and removed. Returns the directories removed.
+/// Parents (e.g. `/stacyvm`) are kept.
 ///
 /// Refuses to run when this process is not in the host's (PID 1's) mount namespace: `rmdir` under
 /// `/sys/fs/cgroup` from another mount namespace can detach the host's controller mounts. Only

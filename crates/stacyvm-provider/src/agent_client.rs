@@ -141,8 +141,8 @@ impl AgentClient {
     /// starting), and performs the version handshake.
     pub async fn connect(socket: &Path, wait: Duration) -> ProviderResult<Self> {
         let deadline = tokio::time::Instant::now() + wait;
-        // A fresh agent listens within a millisecond or two: poll finely at first.
-        let mut pause = Duration::from_micros(100);
+        // A fresh agent listens within a millisecond or two; tokio's timer ticks in milliseconds.
+        let mut pause = Duration::from_millis(1);
         let mut stream = loop {
             match UnixStream::connect(socket).await {
                 Ok(s) => break s,

@@ -10,8 +10,9 @@ use crate::cgroup;
 
 impl OciRuntime {
     /// Removes every trace the runtime is responsible for: `delete --force` (idempotent), then
-    /// the container's leftover empty cgroup directories for `cgroups_path` (the value given in
-    /// [`BundleSpec::cgroups_path`](crate::BundleSpec::cgroups_path)). The second step matters
+    /// the container's leftover cgroup directories for `cgroups_path` (the value given in
+    /// [`BundleSpec::cgroups_path`](crate::BundleSpec::cgroups_path)), after killing any process
+    /// still in them. The second step matters
     /// after a failed `create`: runsc (and runc in some failure paths) create the cgroups before
     /// recording any state, so `delete` knows nothing about them. Returns the cgroup directories
     /// that had to be removed by hand.
